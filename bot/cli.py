@@ -138,7 +138,7 @@ def search(query: tuple[str, ...], top: int) -> None:
 
 
 @main.command("eval")
-@click.argument("part", type=click.Choice(["all", "retrieval"]), default="all")
+@click.argument("part", type=click.Choice(["all", "retrieval", "safety"]), default="all")
 @click.option(
     "--data",
     type=click.Path(path_type=Path),
@@ -152,17 +152,31 @@ def evaluate(part: str, data: Path, misses: bool) -> None:
     """Measure quality on the labelled data and print tables."""
     from rich.console import Console
 
-    from bot.evaluation import evaluate_retrieval, read_jsonl
+    from bot.evaluation import evaluate_retrieval, evaluate_safety, read_jsonl
     from bot.runtime import Runtime
 
     console = Console()
     runtime = Runtime(_settings())
-    for name in ("retrieval_questions", "retrieval_heldout"):
-        path = data / f"{name}.jsonl"
-        if not path.exists():
-            continue
-        report = evaluate_retrieval(runtime.retriever, read_jsonl(path))
-        console.print(report.table(f"Retrieval: {path.name}"))
-        if misses:
-            for miss in report.misses:
-                console.print(f"  {miss}", markup=False)
+    reports = []
+    if part in ("all", "retrieval"):
+        for name in ("retrieval_questions", "retrieval_heldout"):
+            path = data / f"{name}.jsonl"
+            if path.exists():
+                report = evaluate_retrieval(runtime.retriever, read_jsonl(path))
+                reports.append(report)
+                console.print(report.table(f"Retrieval: {path.name}"))
+                _print_misses(console, report.misses, misses)
+    if part in ("all", "safety"):
+        for name in ("safety_messages", "safety_heldout"):
+            path = data / f"{name}.jsonl"
+            if path.exists():
+                report = evaluate_safety(runtime.safety, read_jsonl(path))
+                console.print(report.table(f"Safety: {path.name}"))
+                console.print(report.summary(f"Safety measures: {path.name}"))
+                _print_misses(console, report.misses, misses)
+
+
+def _print_misses(console: Any, lines: list[str], wanted: bool) -> None:
+    if wanted:
+        for line in lines:
+            console.print(f"  {line}", markup=False, highlight=False)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from bot.errors import HipbotError
 from bot.retrieval import Retriever
+from bot.safety import Level, SafetyScreen
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -93,4 +94,77 @@ def evaluate_retrieval(retriever: Retriever, questions: list[dict]) -> Retrieval
         report.in_scope_rejected = rejected_in / report.questions
     if report.out_of_scope:
         report.out_of_scope_rejected = rejected_out / report.out_of_scope
+    return report
+
+
+@dataclass
+class SafetyReport:
+    """Triage quality: confusion over levels, sensitivity, under- and over-triage."""
+
+    total: int = 0
+    confusion: dict[tuple[str, str], int] = field(default_factory=dict)
+    sensitivity: dict[str, float] = field(default_factory=dict)
+    exact: float = 0.0
+    under_triage: float = 0.0
+    benign_over_triage: float = 0.0
+    misses: list[str] = field(default_factory=list)
+
+    def table(self, title: str = "Safety") -> Table:
+        """Render the confusion matrix and the headline measures."""
+        labels = [level.label for level in Level]
+        table = Table(title=title, caption=f"{self.total} labelled messages; rows: expected")
+        table.add_column("expected \\ screened")
+        for label in labels:
+            table.add_column(label, justify="right")
+        for expected in labels:
+            table.add_row(
+                expected, *[str(self.confusion.get((expected, got), 0)) for got in labels]
+            )
+        return table
+
+    def summary(self, title: str = "Safety measures") -> Table:
+        """Render the headline measures with their targets."""
+        table = Table(title=title)
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        table.add_column("target", justify="right")
+        for level in ("emergency", "urgent"):
+            table.add_row(
+                f"sensitivity {level}", f"{self.sensitivity.get(level, 1.0):.1%}", "100%"
+            )
+        table.add_row("exact level", f"{self.exact:.1%}", "")
+        table.add_row("under-triage (any level)", f"{self.under_triage:.1%}", "")
+        table.add_row("benign raised above self_care", f"{self.benign_over_triage:.1%}", "<= 5%")
+        return table
+
+
+def evaluate_safety(screener: SafetyScreen, messages: list[dict]) -> SafetyReport:
+    """Screen every labelled message and compare the level with the label.
+
+    A serious message counts as caught when the screen reaches at least its level.
+    """
+    report = SafetyReport(total=len(messages))
+    caught: dict[str, list[bool]] = {"emergency": [], "urgent": []}
+    exact = under = flagged = benign = benign_raised = 0
+    for item in messages:
+        expected = Level.parse(item["level"])
+        got = screener.screen(item["text"]).level
+        key = (expected.label, got.label)
+        report.confusion[key] = report.confusion.get(key, 0) + 1
+        exact += got == expected
+        if expected.label in caught:
+            caught[expected.label].append(got >= expected)
+        if expected > Level.SELF_CARE:
+            flagged += 1
+            under += got < expected
+        else:
+            benign += 1
+            benign_raised += got > Level.SELF_CARE
+        if got != expected:
+            kind = "UNDER" if got < expected else "OVER"
+            report.misses.append(f"{kind} {expected.label} -> {got.label}: {item['text']}")
+    report.sensitivity = {k: sum(v) / len(v) for k, v in caught.items() if v}
+    report.exact = exact / max(len(messages), 1)
+    report.under_triage = under / max(flagged, 1)
+    report.benign_over_triage = benign_raised / max(benign, 1)
     return report

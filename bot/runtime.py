@@ -7,6 +7,7 @@ from functools import cached_property
 from bot.config import Settings
 from bot.index import Embedder, KnowledgeIndex
 from bot.retrieval import Retriever
+from bot.safety import SafetyScreen
 
 
 class Runtime:
@@ -29,6 +30,12 @@ class Runtime:
         """Return the hybrid retriever over the index."""
         return Retriever(self.index, self.embedder, self.settings)
 
+    @cached_property
+    def safety(self) -> SafetyScreen:
+        """Return the red-flag screen (rules always, semantic check with the model)."""
+        return SafetyScreen(self.settings, self.embedder)
+
     def warm_up(self) -> None:
         """Load everything a first reply needs, so that it comes fast."""
-        self.retriever.search("warm up")
+        vector = self.retriever.search("warm up").query_vector
+        self.safety.screen("warm up", vector)

