@@ -153,12 +153,23 @@ def _clauses(text: str, book: RuleBook) -> list[_Clause]:
 # --- context --------------------------------------------------------------------------------
 
 
-def _negated(clause: str, start: int, end: int, concept: Concept, book: RuleBook) -> bool:
-    """Tell whether a negation cue governs the span [start, end)."""
+def _negated(
+    clause: str,
+    start: int,
+    end: int,
+    concept: Concept,
+    book: RuleBook,
+    consumed: list[tuple[int, int]],
+) -> bool:
+    """Tell whether a negation cue governs the span [start, end).
+
+    Cues that are part of a pseudo-negation ("not sure") or of a symptom that is itself a
+    negative ("no better", "can't stand") negate nothing else.
+    """
     cues = book.cues
-    pseudo = [m.span() for m in cues.pseudo_negation.finditer(clause)]
+    pseudo = [m.span() for m in cues.pseudo_negation.finditer(clause)] + consumed
     for cue in cues.negation.finditer(clause):
-        if any(a <= cue.start() < b for a, b in pseudo):
+        if any(a <= cue.start() < b and (a, b) != (start, end) for a, b in pseudo):
             continue
         if cue.start() >= start:
             # Inside the span a negation counts unless the symptom is itself a negative.
@@ -184,12 +195,17 @@ def _owner(clause: str, end: int, book: RuleBook, previous: str) -> str:
 
 
 def _context(
-    clause: _Clause, match: re.Match[str], concept: Concept, book: RuleBook, owner: str
+    clause: _Clause,
+    match: re.Match[str],
+    concept: Concept,
+    book: RuleBook,
+    owner: str,
+    consumed: list[tuple[int, int]],
 ) -> Context:
     cues = book.cues
     text = clause.text
     start, end = match.span()
-    if _negated(text, start, end, concept, book):
+    if _negated(text, start, end, concept, book, consumed):
         return "negated"
     if any(cue.start() < start for cue in cues.hypothetical.finditer(text)):
         return "hypothetical"
@@ -222,14 +238,17 @@ def screen(text: str, book: RuleBook | None = None) -> Screening:
     clauses = _clauses(normalized, book)
     owner = "user"
     for clause in clauses:
+        consumed = [
+            match.span()
+            for concept in book.concepts.values()
+            if concept.negative_form
+            for match in concept.pattern.finditer(clause.text)
+        ]
         for concept in book.concepts.values():
             for match in concept.pattern.finditer(clause.text):
                 who = _owner(clause.text, match.end(), book, owner)
-                clause.occurrences.append(
-                    _Occurrence(
-                        concept.name, match.group(0), _context(clause, match, concept, book, who)
-                    )
-                )
+                context = _context(clause, match, concept, book, who, consumed)
+                clause.occurrences.append(_Occurrence(concept.name, match.group(0), context))
         owner = _owner(clause.text, len(clause.text), book, owner)
     occurrences: dict[str, list[_Occurrence]] = {}
     for clause in clauses:

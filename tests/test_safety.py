@@ -1,0 +1,231 @@
+import pytest
+
+from bot.config import Settings
+from bot.evaluation import evaluate_safety, read_jsonl
+from bot.safety import Level, SafetyScreen, caveat_texts, default_rulebook, referral_text, screen
+from tests.conftest import DATA
+
+BOOK = default_rulebook()
+REDFLAGS_RULES = {
+    "fracture_after_trauma",
+    "cannot_bear_weight",
+    "severe_unrelenting",
+    "stress_fracture",
+    "septic_arthritis",
+    "slipped_epiphysis",
+    "avulsion",
+    "cauda_equina",
+    "dvt",
+    "pulmonary_embolism",
+    "avascular_necrosis",
+    "malignancy",
+    "radiating_pain",
+    "nerve_symptoms",
+    "persistent_pain",
+    "labral_tear",
+    "medication_risk",
+}
+
+
+@pytest.fixture(scope="module")
+def full_screen(runtime):
+    return runtime.safety
+
+
+def fired(text):
+    return {finding.rule_id for finding in screen(text).fired}
+
+
+def test_every_reference_rule_is_a_reviewed_record():
+    assert {rule.rule_id for rule in BOOK.rules} == REDFLAGS_RULES
+    for rule in BOOK.rules:
+        assert rule.referral and rule.source and rule.title
+        assert len(rule.examples) >= 2 and rule.not_examples
+        assert rule.triggers
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "example"),
+    [(rule.rule_id, example) for rule in BOOK.rules for example in rule.examples],
+)
+def test_rules_catch_their_own_examples(rule_id, example):
+    assert rule_id in fired(example)
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "example"),
+    [(rule.rule_id, example) for rule in BOOK.rules for example in rule.not_examples],
+)
+def test_rules_ignore_their_negative_examples(rule_id, example, full_screen):
+    assert screen(example).level == Level.SELF_CARE
+    assert full_screen.screen(example).level == Level.SELF_CARE
+
+
+@pytest.mark.parametrize(
+    ("text", "level", "context"),
+    [
+        # 1. negated, and 4. negation scope ends at "but" or a full stop
+        ("no fever, no redness, hip just achy", Level.SELF_CARE, None),
+        ("no fever but my hip is hot and swollen", Level.URGENT, "present"),
+        ("I don't have a temperature. The hip is red and hot to touch", Level.URGENT, "present"),
+        ("without any swelling or warmth in my calf", Level.SELF_CARE, None),
+        # 2. reassurance with no negation word
+        ("I can walk fine and I'm peeing normally", Level.SELF_CARE, None),
+        # 3. the symptom is itself a negative
+        ("can't put weight on it since this morning", Level.URGENT, "present"),
+        ("I can't feel anything down there when I wipe", Level.EMERGENCY, "present"),
+        ("hip is not improving after three weeks of rest", Level.DOCTOR, "present"),
+        ("no better after a fortnight of ibuprofen", Level.DOCTOR, "present"),
+        # 5. hedged counts for emergency and urgent rules
+        ("maybe a temperature? and the hip is hot and swollen", Level.URGENT, "hedged"),
+        ("I think my leg looks shorter since I fell", Level.EMERGENCY, "hedged"),
+        # 6. someone else: not the user's flag, unless they are with the user now
+        ("my friend had a stress fracture last year", Level.SELF_CARE, None),
+        ("my son can't walk on it since this morning", Level.URGENT, "with_person"),
+        ("my mate is on the ground after a fall and can't get up", Level.EMERGENCY, "with_person"),
+        ("my sister's hip clicks and locks", Level.SELF_CARE, None),
+        # 7. past and healed, hypothetical
+        ("broke my hip ten years ago, fully healed", Level.SELF_CARE, None),
+        ("what if I get numbness in my groin?", Level.SELF_CARE, None),
+        # 8. typos and slang
+        ("cant put wieght on my leg", Level.URGENT, "present"),
+        ("got a feaver and my hip is hot n swolen", Level.URGENT, "present"),
+        ("numbnes round my privates", Level.EMERGENCY, "present"),
+        # 9. idioms
+        ("my hip is killing me after hill reps", Level.SELF_CARE, None),
+        ("dying to get back out there", Level.SELF_CARE, None),
+        ("broke my PB today, hips a bit tight", Level.SELF_CARE, None),
+        # 10. the bursitis look-alike vs pain at rest every night
+        ("outer hip hurts at night only when I lie on that side", Level.SELF_CARE, None),
+        ("my hip hurts every night even lying still on my back", Level.DOCTOR, "present"),
+    ],
+)
+def test_context_pitfalls(text, level, context):
+    result = screen(text)
+    assert result.level == level, [(f.rule_id, f.context) for f in result.findings]
+    if context:
+        assert {finding.context for finding in result.fired} == {context}
+
+
+def test_hypothetical_and_negated_mentions_are_kept_for_the_safety_net():
+    result = screen("what if I get numbness in my groin?")
+    assert result.level == Level.SELF_CARE
+    assert [(f.rule_id, f.context) for f in result.mentioned] == [("cauda_equina", "hypothetical")]
+
+
+def test_findings_name_the_words_that_fired():
+    finding = screen("I slipped on ice and heard a crack in my hip").fired[0]
+    assert finding.rule_id == "fracture_after_trauma"
+    assert "slipped" in finding.words and "heard a crack" in finding.words
+
+
+def test_emergency_wins_over_lower_levels_in_the_same_message():
+    result = screen("I'm on warfarin and I fell and now I can't stand up")
+    assert result.level == Level.EMERGENCY
+    assert {"fracture_after_trauma", "cannot_bear_weight"} <= {f.rule_id for f in result.fired}
+
+
+@pytest.mark.parametrize(
+    ("text", "caveats", "level"),
+    [
+        ("can I take ibuprofen for my hip?", ("nsaid",), Level.SELF_CARE),
+        ("how much paracetamol can I take", ("paracetamol",), Level.SELF_CARE),
+        ("I'm on apixaban, is naproxen ok?", ("nsaid",), Level.DOCTOR),
+        ("I'm pregnant, can I take ibuprofen?", ("nsaid",), Level.DOCTOR),
+        ("can my 12 year old have aspirin for her hip?", ("aspirin",), Level.DOCTOR),
+        ("I have asthma, is advil ok?", ("nsaid",), Level.DOCTOR),
+        ("I had a stomach ulcer last year, can I take nurofen?", ("nsaid",), Level.DOCTOR),
+        ("is a cortisone injection worth it?", ("injection",), Level.SELF_CARE),
+    ],
+)
+def test_medication_questions_get_caveats_and_risks_go_to_a_doctor(text, caveats, level):
+    result = screen(text)
+    assert result.caveats == caveats
+    assert result.level == level
+    texts = caveat_texts(result.caveats)
+    assert texts[-1].startswith("Check with a pharmacist or doctor")
+
+
+def test_emergency_wording_comes_from_settings():
+    rule = BOOK.rule("cauda_equina")
+    default = referral_text(rule, Settings(_env_file=None))
+    assert "999" in default and "112" in default and "911" in default
+    custom = referral_text(
+        rule, Settings(_env_file=None, emergency_number="000", emergency_department="the ED")
+    )
+    assert "000" in custom and "the ED" in custom and "999" not in custom
+
+
+def test_semantic_check_catches_a_paraphrase_the_rules_miss(full_screen):
+    text = "I went down on the ice and my leg is bent the wrong way"
+    assert screen(text).level == Level.SELF_CARE
+    result = full_screen.screen(text)
+    assert result.level >= Level.URGENT
+    assert any(finding.source == "semantic" for finding in result.fired)
+
+
+def test_semantic_check_only_ever_raises(full_screen):
+    for item in read_jsonl(DATA / "safety_messages.jsonl"):
+        rules_only = screen(item["text"])
+        combined = full_screen.screen(item["text"])
+        assert combined.level >= rules_only.level
+        assert set(rules_only.findings) <= set(combined.findings)
+
+
+def test_semantic_check_defers_to_negation(full_screen):
+    assert full_screen.screen("I can walk fine, no numbness anywhere").level == Level.SELF_CARE
+
+
+@pytest.fixture(scope="module")
+def labelled_messages():
+    return read_jsonl(DATA / "safety_messages.jsonl")
+
+
+def test_labelled_messages_cover_every_rule_and_pitfall(labelled_messages):
+    assert len(labelled_messages) >= 200
+    assert sum(1 for m in labelled_messages if m["kind"] == "benign") >= 60
+    positives = {rule for m in labelled_messages for rule in m["rules"]}
+    assert positives == REDFLAGS_RULES
+    kinds = {m["kind"] for m in labelled_messages}
+    assert {"negated", "hypothetical", "third_party", "past", "idiom", "lookalike"} <= kinds
+
+
+def test_safety_meets_the_design_targets(labelled_messages, full_screen):
+    report = evaluate_safety(full_screen, labelled_messages)
+    assert report.sensitivity["emergency"] == 1.0, report.misses
+    assert report.sensitivity["urgent"] == 1.0, report.misses
+    assert report.benign_over_triage <= 0.05, report.misses
+    assert report.under_triage == 0.0, report.misses
+
+
+def test_rules_alone_reach_every_labelled_level(labelled_messages):
+    for item in labelled_messages:
+        assert screen(item["text"]).level == Level.parse(item["level"]), item["text"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\t ",
+        "👍🏃‍♂️🔥" * 50,
+        "Привет, как дела? Я бегаю каждый день.",
+        "我今天跑了十公里",
+        "\x00\x07\x1b[31mhello\x1b[0m",
+        "asdfghjkl qwertyuiop",
+        "a" * 10_000,
+        ("my hip is a bit sore after running. " * 300)[:10_000],
+    ],
+)
+def test_noise_and_huge_input_fire_nothing(text, full_screen):
+    assert screen(text).fired == ()
+    assert full_screen.screen(text).level == Level.SELF_CARE
+
+
+def test_a_red_flag_buried_in_a_huge_message_is_still_caught():
+    text = (
+        "I love running. " * 500
+        + "Since yesterday I can't put any weight on my leg. "
+        + ("Anyway, shoes? " * 100)
+    )
+    assert screen(text).level == Level.URGENT
