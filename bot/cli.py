@@ -167,7 +167,7 @@ def evaluate(part: str, data: Path, misses: bool) -> None:
                 console.print(report.table(f"Retrieval: {path.name}"))
                 _print_misses(console, report.misses, misses)
     if part in ("all", "safety"):
-        for name in ("safety_messages", "safety_heldout"):
+        for name in ("safety_messages", "safety_heldout", "safety_heldout2"):
             path = data / f"{name}.jsonl"
             if path.exists():
                 report = evaluate_safety(runtime.safety, read_jsonl(path))

@@ -2,7 +2,7 @@ import pytest
 
 from bot.config import Settings
 from bot.evaluation import evaluate_safety, read_jsonl
-from bot.safety import Level, SafetyScreen, caveat_texts, default_rulebook, referral_text, screen
+from bot.safety import Level, caveat_texts, default_rulebook, referral_text, screen
 from tests.conftest import DATA
 
 BOOK = default_rulebook()

@@ -74,6 +74,7 @@ class ContextCues:
     negation_window: int
     hypothetical: re.Pattern[str]
     hedge: re.Pattern[str]
+    reassurance: re.Pattern[str]
     past: re.Pattern[str]
     now: re.Pattern[str]
     third_person: re.Pattern[str]
@@ -165,6 +166,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
         negation_window=int(context["negation_window"]),
         hypothetical=_alternation(context["hypothetical"]),
         hedge=_alternation(context["hedge"]),
+        reassurance=_alternation(context["reassurance"]),
         past=_alternation(context["past"]),
         now=_alternation(context["now"]),
         third_person=_alternation(context["third_person"]),

@@ -82,7 +82,6 @@ class _Occurrence:
 @dataclass
 class _Clause:
     text: str
-    sentence: str
     occurrences: list[_Occurrence] = field(default_factory=list)
 
 
@@ -146,7 +145,7 @@ def _clauses(text: str, book: RuleBook) -> list[_Clause]:
             continue
         for piece in book.cues.clause_breaks.split(sentence):
             if piece and piece.strip():
-                clauses.append(_Clause(piece.strip(), sentence))
+                clauses.append(_Clause(piece.strip()))
     return clauses
 
 
@@ -209,7 +208,7 @@ def _context(
         return "negated"
     if any(cue.start() < start for cue in cues.hypothetical.finditer(text)):
         return "hypothetical"
-    in_past = bool(cues.past.search(clause.sentence)) and not cues.now.search(text)
+    in_past = bool(cues.past.search(text)) and not cues.now.search(text)
     if in_past and not concept.past_ok:
         return "past"
     if owner == "other" and not concept.about_others:
@@ -266,7 +265,12 @@ def screen(text: str, book: RuleBook | None = None) -> Screening:
 def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:
     """Name the context cues anywhere in the message; the semantic check defers to them."""
     cues = book.cues
-    pseudo = [m.span() for m in cues.pseudo_negation.finditer(normalized)]
+    pseudo = [m.span() for m in cues.pseudo_negation.finditer(normalized)] + [
+        m.span()
+        for concept in book.concepts.values()
+        if concept.negative_form
+        for m in concept.pattern.finditer(normalized)
+    ]
     found = set()
     if any(
         not any(a <= m.start() < b for a, b in pseudo) for m in cues.negation.finditer(normalized)
@@ -274,6 +278,8 @@ def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:
         found.add("negated")
     if cues.hypothetical.search(normalized):
         found.add("hypothetical")
+    if cues.reassurance.search(normalized):
+        found.add("reassured")
     if cues.past.search(normalized) and not cues.now.search(normalized):
         found.add("past")
     if _owner(normalized, len(normalized), book, "user") == "other":

@@ -1,11 +1,11 @@
 """The semantic check: red flags said in words no rule lists, found by embedding similarity.
 
-A message (and each sentence of a longer one) is compared with every rule's example
-phrasings and with ordinary runner messages (the rules' not_examples and the book's benign
-examples). A rule fires when the message is close to its examples (at least `floor`) and
-closer to them than to anything benign by `margin`. The check only adds findings, never
-removes or lowers one, and stays silent when the message carries a negation, hypothetical
-or past cue: embeddings cannot tell "I can't walk" from "I can walk fine"; the rules can.
+Each sentence the rules found nothing in is compared with every rule's example phrasings
+and with ordinary runner messages (the rules' not_examples and the book's benign
+examples). An emergency or urgent rule fires when the sentence is close to its examples (at least
+`floor`) and closer to them than to anything benign by `margin`. The check only adds findings, never
+removes or lowers one, and skips sentences with a negation, hypothetical, past or
+reassurance cue: embeddings cannot tell "I can't walk" from "I can walk fine"; the rules can.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ import numpy as np
 
 from bot.index import Embedder
 from bot.safety.rules import Level, RuleBook, default_rulebook
-from bot.safety.screen import Finding, Screening
+from bot.safety.screen import Finding, Screening, screen
 
-_BLOCKING_CUES = frozenset({"negated", "hypothetical", "past"})
-_MAX_SENTENCES = 8
+_BLOCKING_CUES = frozenset({"negated", "hypothetical", "past", "reassured"})
+_MAX_SENTENCES = 12
+_SENTENCE = re.compile(r"(?<=[.!?;\n])\s+")
 
 
 class SemanticCheck:
-    """Adds findings for messages that read like a rule's examples and unlike benign ones."""
+    """Adds findings for sentences that read like a rule's examples and unlike benign ones."""
 
     def __init__(
         self, embedder: Embedder, floor: float, margin: float, book: RuleBook | None = None
@@ -55,16 +56,22 @@ class SemanticCheck:
             screening: the deterministic screen's result for the message.
             vector: the message's embedding, when the caller has it (retrieval does).
         """
-        if not screening.normalized.strip() or screening.cues & _BLOCKING_CUES:
-            return screening
-        vectors = [vector if vector is not None else self.embedder.embed_query(screening.text)]
-        sentences = [
-            s.strip() for s in re.split(r"(?<=[.!?;\n])\s+", screening.text) if len(s.strip()) > 15
+        sentences = [s for s in _SENTENCE.split(screening.text.strip()) if len(s.strip()) > 3]
+        if len(sentences) <= 1:
+            candidates = [(screening, vector)]
+        else:
+            candidates = [(screen(s, self.book), None) for s in sentences[:_MAX_SENTENCES]]
+        unread = [
+            (result, vec)
+            for result, vec in candidates
+            if not result.fired and not result.cues & _BLOCKING_CUES and result.normalized
         ]
-        if len(sentences) > 1:
-            vectors.extend(self.embedder.embed_passages(sentences[:_MAX_SENTENCES]))
+        if not unread:
+            return screening
+        missing = [result.text for result, vec in unread if vec is None]
+        fresh = iter(self.embedder.embed_passages(missing) if missing else [])
+        matrix = np.vstack([vec if vec is not None else next(fresh) for _, vec in unread])
         examples, owners, texts, benign = self._anchors
-        matrix = np.vstack(vectors)
         to_examples = matrix @ examples.T
         to_benign = (matrix @ benign.T).max(axis=1, keepdims=True)
         passes = (to_examples >= self.floor) & (to_examples - to_benign >= self.margin)
@@ -75,8 +82,8 @@ class SemanticCheck:
             rule = self.book.rule(owners[column])
             if rule.rule_id in already or rule.rule_id in extra:
                 continue
-            if someone_else and rule.level < Level.URGENT:
-                continue
+            if rule.level < Level.URGENT:
+                continue  # its job is the dangerous flags; check questions cover the rest
             context = "with_person" if someone_else else "present"
             extra[rule.rule_id] = Finding(
                 rule.rule_id, rule.level, context, (texts[column],), source="semantic"
