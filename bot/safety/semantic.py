@@ -1,11 +1,11 @@
 """The semantic check: red flags said in words no rule lists, found by embedding similarity.
 
 Each sentence the rules found nothing in is compared with every rule's example phrasings
-and with ordinary runner messages (the rules' not_examples and the book's benign
-examples). An emergency or urgent rule fires when the sentence is close to its examples (at least
-`floor`) and closer to them than to anything benign by `margin`. The check only adds findings, never
-removes or lowers one, and skips sentences with a negation, hypothetical, past or
-reassurance cue: embeddings cannot tell "I can't walk" from "I can walk fine"; the rules can.
+and with ordinary runner messages (the rules' not_examples and the book's benign examples).
+An emergency or urgent rule fires when the sentence is close to its examples (at least
+`floor`) and closer to them than to anything benign by `margin`. The check only adds
+findings, never removes or lowers one, and skips sentences with a negation, hypothetical,
+past or reassurance cue: embeddings cannot tell "I can't walk" from "I can walk fine".
 """
 
 from __future__ import annotations
