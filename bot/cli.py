@@ -58,6 +58,71 @@ def main() -> None:
     """Hip pain help for runners, answered from trusted articles."""
 
 
+@main.command()
+@click.option("--resume", is_flag=True, help="Continue the last REPL conversation.")
+@_friendly_errors
+def chat(resume: bool) -> None:
+    """Chat in the terminal (works with piped input too)."""
+    from bot.channels.repl import run_repl
+
+    settings = _settings()
+    _configure_logging(settings)
+    sys.exit(run_repl(settings, resume=resume))
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
+@click.option(
+    "--jsonl", is_flag=True, help="Read conversations from stdin, one per line; write JSON lines."
+)
+@_friendly_errors
+def ask(text: str | None, as_json: bool, jsonl: bool) -> None:
+    """Print hipbot's reply to TEXT for a fresh conversation."""
+    import json
+
+    from bot.dialogue import ConversationState
+    from bot.runtime import Runtime
+
+    if jsonl == (text is not None):
+        raise HipbotError('give either a question (hipbot ask "...") or --jsonl, not both')
+    runtime = Runtime(_settings())
+    dialogue = runtime.dialogue
+    if not jsonl:
+        reply = dialogue.respond(ConversationState(), text or "").reply
+        if as_json:
+            click.echo(json.dumps(reply.as_dict(), ensure_ascii=False))
+        else:
+            click.echo(reply.text)
+            for source in reply.sources:
+                click.echo(f"- {source.article} > {' > '.join(source.path)}")
+        return
+    for number, line in enumerate(sys.stdin, 1):
+        try:
+            messages = _conversation(line)
+        except ValueError as error:
+            click.echo(json.dumps({"error": f"line {number}: {error}"}))
+            continue
+        state = ConversationState()
+        for message in messages:
+            turn = dialogue.respond(state, message)
+            state = turn.state
+        click.echo(json.dumps(turn.reply.as_dict(), ensure_ascii=False))
+
+
+def _conversation(line: str) -> list[str]:
+    """Read one --jsonl line: plain text, or a JSON array of the user's messages."""
+    import json
+
+    stripped = line.strip()
+    if not stripped.startswith("["):
+        return [stripped]
+    messages = json.loads(stripped)
+    if not messages or not all(isinstance(m, str) for m in messages):
+        raise ValueError("a JSON line must be a non-empty array of strings")
+    return messages
+
+
 @main.group()
 def index() -> None:
     """Build and inspect the search index of the articles in corpus/."""

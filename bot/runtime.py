@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from bot.config import Settings
+from bot.dialogue import ConversationState, DialogueManager
 from bot.index import Embedder, KnowledgeIndex
 from bot.retrieval import Retriever
 from bot.safety import SafetyScreen
@@ -35,7 +36,13 @@ class Runtime:
         """Return the red-flag screen (rules always, semantic check with the model)."""
         return SafetyScreen(self.settings, self.embedder)
 
+    @cached_property
+    def dialogue(self) -> DialogueManager:
+        """Return the dialogue manager that decides every reply."""
+        return DialogueManager(self.retriever, self.safety, self.settings)
+
     def warm_up(self) -> None:
         """Load everything a first reply needs, so that it comes fast."""
-        vector = self.retriever.search("warm up").query_vector
-        self.safety.screen("warm up", vector)
+        self.dialogue.respond(ConversationState(), "how do I warm up before a run?")
+        if self.safety.semantic is not None:
+            self.safety.semantic.warm_up()

@@ -7,7 +7,7 @@ import numpy as np
 from bot.config import Settings
 from bot.index import Embedder
 from bot.safety.rules import Level, Rule, RuleBook, default_rulebook
-from bot.safety.screen import Finding, Screening, normalize, screen
+from bot.safety.screen import Finding, Screening, caveats_in, normalize, screen
 from bot.safety.semantic import SemanticCheck
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "SafetyScreen",
     "Screening",
     "caveat_texts",
+    "caveats_in",
     "default_rulebook",
     "normalize",
     "referral_text",

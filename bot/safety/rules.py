@@ -92,6 +92,17 @@ class Caveat:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One scripted yes/no safety question."""
+
+    check_id: str
+    question: str
+    red_answer: str
+    rule_id: str | None = None
+    after_fall: str | None = None
+
+
+@dataclass(frozen=True)
 class RuleBook:
     """Everything the screen needs, loaded from rules.toml."""
 
@@ -103,6 +114,7 @@ class RuleBook:
     spelling_targets: tuple[str, ...]
     caveats: tuple[Caveat, ...]
     benign_examples: tuple[str, ...]
+    checks: tuple[Check, ...]
 
     def rule(self, rule_id: str) -> Rule:
         """Return the rule with this id."""
@@ -186,6 +198,16 @@ def _load(data: dict[str, Any]) -> RuleBook:
         spelling_targets=tuple(data["spelling"]["targets"]),
         caveats=caveats,
         benign_examples=tuple(data["semantic"]["benign_examples"]),
+        checks=tuple(
+            Check(
+                check_id=spec["id"],
+                question=spec["question"],
+                red_answer=spec["red_answer"],
+                rule_id=spec.get("rule"),
+                after_fall=spec.get("after_fall"),
+            )
+            for spec in data["checks"]
+        ),
     )
 
 

@@ -254,12 +254,22 @@ def screen(text: str, book: RuleBook | None = None) -> Screening:
         for occurrence in clause.occurrences:
             occurrences.setdefault(occurrence.concept, []).append(occurrence)
     findings = [f for rule in book.rules if (f := _evaluate(rule, occurrences)) is not None]
-    caveats = tuple(
+    caveats = _caveats(normalized, book)
+    return Screening(text, tuple(findings), caveats, normalized, _message_cues(normalized, book))
+
+
+def _caveats(normalized: str, book: RuleBook) -> tuple[str, ...]:
+    return tuple(
         caveat.name
         for caveat in book.caveats
         if caveat.mentions is not None and caveat.mentions.search(normalized)
     )
-    return Screening(text, tuple(findings), caveats, normalized, _message_cues(normalized, book))
+
+
+def caveats_in(text: str, book: RuleBook | None = None) -> tuple[str, ...]:
+    """Name the medication caveats a text calls for (an answer that mentions ibuprofen...)."""
+    book = book or default_rulebook()
+    return _caveats(normalize(text, book), book)
 
 
 def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:

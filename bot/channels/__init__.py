@@ -1,0 +1,1 @@
+"""Front ends: each turns its medium into text for the dialogue core and renders replies."""

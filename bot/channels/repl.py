@@ -1,0 +1,152 @@
+"""The terminal front end: line editing, history and colour; it only renders the core's replies.
+
+The prompt appears at once; the model and index load in a background thread while the
+person types, and the first reply waits for them only if it has to.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+from bot.config import Settings
+from bot.dialogue import ConversationState, Reply
+from bot.errors import HipbotError
+from bot.runtime import Runtime
+from bot.store import ConversationStore
+
+CHAT_ID = "repl"
+STYLES = {
+    "emergency": "bold white on red",
+    "urgent": "bold red",
+    "doctor": "bold yellow",
+    "answer": "",
+    "caveat": "italic",
+    "info": "",
+    "question": "bold green",
+    "disclaimer": "dim",
+}
+QUIT = {"/quit", "/exit", "/q"}
+
+
+class _Loader(threading.Thread):
+    """Warms the runtime up in the background and keeps any error for the first reply."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(daemon=True, name="hipbot-loader")
+        self.runtime = runtime
+        self.error: HipbotError | None = None
+
+    def run(self) -> None:
+        try:
+            self.runtime.warm_up()
+        except HipbotError as error:
+            self.error = error
+
+
+def render(reply: Reply, console: Console) -> None:
+    """Print a reply: referrals stand out, sources and options come last."""
+    for segment in reply.segments:
+        console.print(Text(segment.text, style=STYLES[segment.kind]))
+        console.print()
+    if reply.sources:
+        console.print(Text("Sources:", style="cyan"))
+        for source in reply.sources:
+            console.print(
+                Text(f"  {source.article} > {' > '.join(source.path)}", style="dim cyan")
+            )
+        console.print()
+    if reply.quick_replies:
+        console.print(Text("Options: " + " / ".join(reply.quick_replies), style="green"))
+        console.print()
+
+
+def run_repl(
+    settings: Settings,
+    *,
+    resume: bool = False,
+    runtime: Runtime | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    """Run the chat loop until /quit, Ctrl-D or Ctrl-C; return the exit status."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    interactive = stdin.isatty() and stdout.isatty()
+    console = Console(
+        file=stdout,
+        no_color=not interactive,
+        highlight=False,
+        emoji=False,
+        force_terminal=interactive,
+        soft_wrap=not interactive,
+    )
+    store = ConversationStore(settings.state_db)
+    state = store.load(CHAT_ID) if resume else ConversationState()
+    runtime = runtime or Runtime(settings)
+    loader = _Loader(runtime)
+    loader.start()
+    if interactive:
+        console.print(
+            Text(
+                "hipbot: hip pain help for runners. Ask a question, /help for more, "
+                "/quit to leave.",
+                style="bold",
+            )
+        )
+        if resume and state.turns:
+            console.print(
+                Text("(continuing your last conversation; /reset starts over)", style="dim")
+            )
+    read = _prompt_reader(console) if interactive else _line_reader(stdin)
+    while True:
+        try:
+            line = read()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if line is None:
+            break
+        if line.strip().lower() in QUIT:
+            break
+        if loader.is_alive():
+            if interactive:
+                with console.status("Loading the articles and the language model..."):
+                    loader.join()
+            else:
+                loader.join()
+        if loader.error is not None:
+            console.print(Text(f"hipbot: {loader.error}", style="bold red"))
+            return 1
+        turn = runtime.dialogue.respond(state, line)
+        state = turn.state
+        store.save(CHAT_ID, state)  # saved before it is shown: nothing acknowledged is lost
+        render(turn.reply, console)
+    if interactive:
+        console.print(Text("Bye, take care of that hip.", style="dim"))
+    store.close()
+    return 0
+
+
+def _prompt_reader(console: Console):
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import InMemoryHistory
+
+    # History stays in memory: what people type here is health information.
+    session: PromptSession[str] = PromptSession(history=InMemoryHistory())
+
+    def read() -> str:
+        return session.prompt("you> ")
+
+    return read
+
+
+def _line_reader(stdin: TextIO):
+    def read() -> str | None:
+        line = stdin.readline()
+        return None if line == "" else line.rstrip("\n")
+
+    return read
