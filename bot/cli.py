@@ -203,7 +203,9 @@ def search(query: tuple[str, ...], top: int) -> None:
 
 
 @main.command("eval")
-@click.argument("part", type=click.Choice(["all", "retrieval", "safety"]), default="all")
+@click.argument(
+    "part", type=click.Choice(["all", "retrieval", "safety", "conversation"]), default="all"
+)
 @click.option(
     "--data",
     type=click.Path(path_type=Path),
@@ -214,31 +216,63 @@ def search(query: tuple[str, ...], top: int) -> None:
 @click.option("--misses", is_flag=True, help="List every miss.")
 @_friendly_errors
 def evaluate(part: str, data: Path, misses: bool) -> None:
-    """Measure quality on the labelled data and print tables."""
+    """Measure quality on the labelled data and print tables, then one summary."""
     from rich.console import Console
+    from rich.table import Table
 
-    from bot.evaluation import evaluate_retrieval, evaluate_safety, read_jsonl
+    from bot.evaluation import (
+        evaluate_conversations,
+        evaluate_retrieval,
+        evaluate_safety,
+        read_jsonl,
+    )
     from bot.runtime import Runtime
 
     console = Console()
     runtime = Runtime(_settings())
-    reports = []
+    summary = Table(title="hipbot eval: summary")
+    for column in ("data", "measure", "value", "target"):
+        summary.add_column(column, justify="left" if column in ("data", "measure") else "right")
+    found = False
     if part in ("all", "retrieval"):
-        for name in ("retrieval_questions", "retrieval_heldout"):
-            path = data / f"{name}.jsonl"
-            if path.exists():
-                report = evaluate_retrieval(runtime.retriever, read_jsonl(path))
-                reports.append(report)
-                console.print(report.table(f"Retrieval: {path.name}"))
-                _print_misses(console, report.misses, misses)
+        for path in sorted(data.glob("retrieval_*.jsonl")):
+            found = True
+            report = evaluate_retrieval(runtime.retriever, read_jsonl(path))
+            console.print(report.table(f"Retrieval: {path.name}"))
+            _print_misses(console, report.misses, misses)
+            summary.add_row(path.name, "Recall@3", f"{report.recall.get(3, 0):.3f}", ">= 0.95")
+            summary.add_row("", "MRR", f"{report.mrr:.3f}", ">= 0.85")
+            summary.add_row(
+                "", "out of scope rejected", f"{report.out_of_scope_rejected:.1%}", ">= 90%"
+            )
+            summary.add_row("", "in scope rejected", f"{report.in_scope_rejected:.1%}", "<= 5%")
     if part in ("all", "safety"):
-        for name in ("safety_messages", "safety_heldout", "safety_heldout2"):
-            path = data / f"{name}.jsonl"
-            if path.exists():
-                report = evaluate_safety(runtime.safety, read_jsonl(path))
-                console.print(report.table(f"Safety: {path.name}"))
-                console.print(report.summary(f"Safety measures: {path.name}"))
-                _print_misses(console, report.misses, misses)
+        for path in sorted(data.glob("safety_*.jsonl")):
+            found = True
+            report = evaluate_safety(runtime.safety, read_jsonl(path))
+            console.print(report.table(f"Safety: {path.name}"))
+            console.print(report.summary(f"Safety measures: {path.name}"))
+            _print_misses(console, report.misses, misses)
+            for level in ("emergency", "urgent"):
+                summary.add_row(
+                    path.name if level == "emergency" else "",
+                    f"{level} sensitivity",
+                    f"{report.sensitivity.get(level, 1):.1%}",
+                    "100%",
+                )
+            summary.add_row("", "benign over-triage", f"{report.benign_over_triage:.1%}", "<= 5%")
+    if part in ("all", "conversation"):
+        for path in sorted(data.glob("conversations*.jsonl")):
+            found = True
+            report = evaluate_conversations(runtime.dialogue, read_jsonl(path))
+            console.print(report.table(f"Conversations: {path.name}"))
+            _print_misses(console, report.failures, misses)
+            summary.add_row(
+                path.name, "turns as scripted", f"{report.turns_passed}/{report.turns}", "all"
+            )
+    if not found:
+        raise HipbotError(f"no labelled data in {data}: point --data at a folder of .jsonl files")
+    console.print(summary)
 
 
 def _print_misses(console: Any, lines: list[str], wanted: bool) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from bot.dialogue import ConversationState, DialogueManager, Reply
 from bot.errors import HipbotError
 from bot.retrieval import Retriever
 from bot.safety import Level, SafetyScreen
@@ -167,4 +168,80 @@ def evaluate_safety(screener: SafetyScreen, messages: list[dict]) -> SafetyRepor
     report.exact = exact / max(len(messages), 1)
     report.under_triage = under / max(flagged, 1)
     report.benign_over_triage = benign_raised / max(benign, 1)
+    return report
+
+
+def check_expectations(reply: Reply, expect: dict) -> list[str]:
+    """Compare one reply with a conversation script's expectations; return what failed."""
+    failures = []
+    text = reply.text.lower()
+    first = reply.segments[0].text.lower() if reply.segments else ""
+    sections = [source.section for source in reply.sources]
+    if "triage" in expect and reply.triage.label != expect["triage"]:
+        failures.append(f"triage {reply.triage.label}, expected {expect['triage']}")
+    if "min_triage" in expect and reply.triage < Level.parse(expect["min_triage"]):
+        failures.append(f"triage {reply.triage.label}, expected at least {expect['min_triage']}")
+    missing_flags = set(expect.get("red_flags", [])) - set(reply.red_flags)
+    if missing_flags:
+        failures.append(f"red flags {list(reply.red_flags)} lack {sorted(missing_flags)}")
+    if expect.get("no_red_flags") and reply.red_flags:
+        failures.append(f"unexpected red flags {list(reply.red_flags)}")
+    if "covered" in expect and reply.covered != expect["covered"]:
+        failures.append(f"covered {reply.covered}, expected {expect['covered']}")
+    if "section" in expect and expect["section"] not in sections:
+        failures.append(f"sources {sections} lack {expect['section']!r}")
+    failures += [
+        f"reply lacks {s!r}" for s in expect.get("reply_has", []) if s.lower() not in text
+    ]
+    failures += [f"reply has {s!r}" for s in expect.get("reply_lacks", []) if s.lower() in text]
+    if "first_line_has" in expect and expect["first_line_has"].lower() not in first:
+        failures.append(f"first paragraph lacks {expect['first_line_has']!r}")
+    if "quick_replies" in expect and list(reply.quick_replies) != expect["quick_replies"]:
+        failures.append(
+            f"quick replies {list(reply.quick_replies)}, expected {expect['quick_replies']}"
+        )
+    return failures
+
+
+@dataclass
+class ConversationReport:
+    """How many scripted turns behaved as their expectations say."""
+
+    conversations: int = 0
+    turns: int = 0
+    turns_passed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def table(self, title: str = "Conversations") -> Table:
+        """Render the pass rate."""
+        table = Table(title=title)
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        table.add_row("conversations", str(self.conversations))
+        table.add_row("turns passing every expectation", f"{self.turns_passed}/{self.turns}")
+        return table
+
+
+def replay(dialogue: DialogueManager, turns: list[dict]) -> list[tuple[dict, Reply]]:
+    """Play a scripted conversation from a fresh state; return each turn with its reply."""
+    state = ConversationState()
+    played = []
+    for turn in turns:
+        result = dialogue.respond(state, turn["say"])
+        state = result.state
+        played.append((turn, result.reply))
+    return played
+
+
+def evaluate_conversations(dialogue: DialogueManager, scripts: list[dict]) -> ConversationReport:
+    """Replay every script and check every turn's expectations."""
+    report = ConversationReport(conversations=len(scripts))
+    for script in scripts:
+        for number, (turn, reply) in enumerate(replay(dialogue, script["turns"]), 1):
+            report.turns += 1
+            failures = check_expectations(reply, turn.get("expect", {}))
+            if failures:
+                report.failures.append(f"{script['name']} turn {number}: {'; '.join(failures)}")
+            else:
+                report.turns_passed += 1
     return report
