@@ -123,6 +123,17 @@ def _conversation(line: str) -> list[str]:
     return messages
 
 
+@main.command()
+@_friendly_errors
+def telegram() -> None:
+    """Run the Telegram bot (polling, or a webhook when HIPBOT_TELEGRAM_MODE=webhook)."""
+    from bot.channels.telegram import run_bot
+
+    settings = _settings()
+    _configure_logging(settings)
+    run_bot(settings)
+
+
 @main.group()
 def index() -> None:
     """Build and inspect the search index of the articles in corpus/."""

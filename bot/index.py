@@ -57,6 +57,9 @@ class Embedder:
         self._settings = settings
         self._model: Any = None
         self._tokenizer: Any = None
+        # Hugging Face fast tokenizers refuse concurrent use ("Already borrowed"), and the
+        # model uses both cores for one batch anyway: embedding calls take turns.
+        self._encode_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
@@ -126,11 +129,12 @@ class Embedder:
         parts = []
         for start in range(0, len(texts), batch):
             chunk = list(texts[start : start + batch])
-            parts.append(
-                model.encode(
-                    chunk, batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+            with self._encode_lock:
+                parts.append(
+                    model.encode(
+                        chunk, batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+                    )
                 )
-            )
             if progress:
                 progress(min(start + batch, len(texts)), len(texts))
         if not parts:
@@ -139,9 +143,11 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query; a 1-D L2-normalised float32 vector."""
-        vector = self.load().encode(
-            [text], batch_size=1, normalize_embeddings=True, convert_to_numpy=True
-        )[0]
+        model = self.load()
+        with self._encode_lock:
+            vector = model.encode(
+                [text], batch_size=1, normalize_embeddings=True, convert_to_numpy=True
+            )[0]
         return np.ascontiguousarray(vector, dtype=np.float32)
 
 
