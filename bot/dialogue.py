@@ -130,9 +130,13 @@ _INTENTS: list[tuple[Intent, re.Pattern[str]]] = [
         ),
     ),
 ]
-_FOLLOW_UP = re.compile(
-    r"\b(it|that|this|them|those|these|they)\b|^(and|what about|how about|so)\b"
-)
+_FOLLOW_UP = re.compile(r"\b(it|that|this|them|those|these|they)\b")
+# Figures of speech that hide what a question is about ("my hip is killing me").
+_PLAIN_WORDS = [
+    (re.compile(r"\b(is|are) (killing|murdering) me\b"), r"\1 hurting"),
+    (re.compile(r"\bscreaming at me\b"), "hurting"),
+    (re.compile(r"\b(lol|lmao|haha+|tbh|ngl)\b"), ""),
+]
 # A follow-up is rewritten around the topic it refers to, so that retrieval sees a question.
 _FOLLOW_UP_FORMS = [
     (
@@ -145,7 +149,8 @@ _FOLLOW_UP_FORMS = [
 ]
 _OWN_PAIN = re.compile(r"\b(my|i|i'm|i've|me)\b")
 _PAIN = re.compile(
-    r"\b(pain\w*|hurt\w*|ache\w*|aching|achy|sore|injur\w*|throb\w*|tender|twinge\w*|niggle)\b"
+    r"\b(pain\w*|hurt\w*|ache\w*|aching|achy|sore|injur\w*|throb\w*|tender|twinge\w*|niggle"
+    r"|killing)\b"
 )
 _BODY = re.compile(r"\b(hips?|groin|thighs?|glutes?|buttocks?|bum|butt|legs?|pelvis)\b")
 
@@ -239,6 +244,8 @@ class ConversationState(BaseModel):
     last_sources: list[dict] = Field(default_factory=list)
     check: CheckProgress | None = None
     check_done: bool = False
+    risks: list[str] = Field(default_factory=list)
+    partial: list[str] = Field(default_factory=list)
 
 
 SegmentKind = Literal[
@@ -288,6 +295,17 @@ class Turn:
 
     reply: Reply
     state: ConversationState
+
+
+@dataclass
+class _CheckOutcome:
+    """What an answer to a check question did, for `_compose` to put in order."""
+
+    answered: bool = False
+    level: Level = Level.SELF_CARE
+    rules: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    question: str | None = None
 
 
 @dataclass
@@ -380,10 +398,14 @@ class DialogueManager:
         """
         draft = _Draft()
         rules = [finding.rule_id for finding in screening.fired]
-        level = screening.level
-        check_level, check_rules, answered_check = self._advance_check(state, text, draft)
-        level = max(level, check_level)
-        rules += [rule for rule in check_rules if rule not in rules]
+        check = self._advance_check(state, text)
+        level = max(screening.level, check.level)
+        rules += [rule for rule in check.rules if rule not in rules]
+        referred = list(rules)
+        if "medication_risk" in rules and "medication_risk" not in state.risks:
+            state.risks.append("medication_risk")
+        if screening.caveats and "medication_risk" in state.risks and level < Level.DOCTOR:
+            level, referred = Level.DOCTOR, ["medication_risk"]  # a risk told earlier holds
 
         if level >= Level.URGENT:
             state.escalation = max(Level.parse(state.escalation or "self_care"), level).label
@@ -391,21 +413,29 @@ class DialogueManager:
             state.check = None
         if state.escalation:
             self._referral(draft, Level.parse(state.escalation), state.escalation_rules, rules)
-            if intent == Intent.RESET:
-                draft.add("info", "Starting over.")
-            return self._finish(state, draft, max(level, Level.SELF_CARE), rules)
+            for note in check.notes:
+                draft.add("info", note)
+            return self._finish(state, draft, level, rules)
 
         if level == Level.DOCTOR:
-            self._referral(draft, level, rules, rules)
+            self._referral(draft, level, referred, referred)
+        for note in check.notes:
+            draft.add("info", note)
+        serious_mention = self._safety_net(screening, draft)
         if intent == Intent.INJECTION:
             draft.add("info", INJECTION_NOTE)
-        elif not answered_check:
+        elif not check.answered and not serious_mention:
             self._handle(intent, state, text, screening, vector, draft)
-        self._safety_net(screening, draft)
         if level == Level.SELF_CARE and intent == Intent.QUESTION and draft.covered:
             draft.add("info", REMINDER)
-        if not answered_check:
-            self._maybe_start_check(state, intent, screening, level, draft)
+        if level == Level.DOCTOR and screening.fired:
+            # "is that serious?" then means the warning sign, not the article section.
+            state.topic = self.book.rule(screening.fired[0].rule_id).title
+        if check.question:
+            draft.add("question", check.question)
+            draft.quick_replies = CHECK_REPLIES
+        elif not check.answered:
+            self._maybe_start_check(state, text, intent, screening, level, draft)
         if not state.disclaimer_shown and intent != Intent.GOODBYE:
             draft.add("disclaimer", DISCLAIMER)
             state.disclaimer_shown = True
@@ -486,24 +516,37 @@ class DialogueManager:
     def _answer(
         self, state: ConversationState, text: str, screening: Screening, vector, draft: _Draft
     ) -> None:
-        query = text
+        rewritten_used = False
+        searches = [
+            self.retriever.search(query, query_vector=vector if query == text else None)
+            for query in _queries(text)
+        ]
+        # What was asked (the question part) wins unless the whole message reads clearly better.
+        best = max(search.confidence for search in searches)
+        result = next(s for s in reversed(searches) if s.confidence >= best - 0.05)
+        query = result.query
         if state.topic and _FOLLOW_UP.search(text.lower()) and len(text.split()) <= 10:
-            # "how do I treat it?" after "what is bursitis?" -> "how to treat bursitis"
-            query = next(
+            # "how do I treat it?" after "what is bursitis?" -> "how to treat bursitis";
+            # the rewrite wins only if it reads better ("could it be arthritis?" needs none).
+            rewritten = next(
                 (form for pattern, form in _FOLLOW_UP_FORMS if pattern.search(text.lower())),
                 "{text} ({topic})",
-            ).format(text=text, topic=state.topic.lower())
-        result = self.retriever.search(query, query_vector=vector if query == text else None)
+            ).format(text=query, topic=state.topic.lower())
+            follow_up = self.retriever.search(rewritten)
+            if follow_up.covered and follow_up.confidence >= result.confidence - 0.05:
+                query, result, rewritten_used = rewritten, follow_up, True
         if not result.covered:
             draft.add(
                 "info",
                 "The articles I have don't cover that, so I'd rather not guess. " + self._offer(),
             )
+            for caveat in caveat_texts(screening.caveats, self.book):
+                draft.add("caveat", caveat)
             return
         hits = list(result.hits)
-        if query != text:  # a follow-up wants something new, not what was just said
+        if rewritten_used:  # a follow-up wants something new, not what was just said
             hits.sort(key=lambda hit: hit.passage.passage_id in state.answered)
-        self._present(state, query, hits, draft, screening, query_is_new=query == text)
+        self._present(state, query, hits, draft, screening, query_is_new=not rewritten_used)
 
     def _present(
         self,
@@ -517,6 +560,9 @@ class DialogueManager:
     ) -> None:
         answer, used = compose_answer(query, hits, self.children)
         draft.add("answer", answer)
+        state.partial = [
+            hit.passage.passage_id for hit in used if len(hit.passage.text) > len(answer)
+        ]
         top_k = self.settings.top_k
         shown = hits[:top_k]
         draft.sources = [source_of(hit) for hit in shown]
@@ -541,6 +587,15 @@ class DialogueManager:
 
     def _more(self, state: ConversationState, draft: _Draft) -> None:
         index = self.retriever.index
+        while state.partial:  # first, the rest of what the last answer shortened
+            row = index.row_of(state.partial.pop(0))
+            if row is not None:
+                passage = index.passages[row]
+                draft.add("answer", passage.text)
+                draft.sources = [source_of(Hit(passage, 1.0, 1.0, 0.0))]
+                draft.covered = True
+                state.last_sources = [source.as_dict() for source in draft.sources]
+                return
         while state.more:
             passage_id, score = state.more.pop(0)
             row = index.row_of(passage_id)
@@ -555,18 +610,27 @@ class DialogueManager:
         topic = f" about {state.topic.lower()}" if state.topic else ""
         draft.add("info", f"That's all the articles say{topic}. Ask me something else?")
 
-    def _safety_net(self, screening: Screening, draft: _Draft) -> None:
-        """For red flags asked about (not reported), say what to do if they ever happen."""
+    def _safety_net(self, screening: Screening, draft: _Draft) -> bool:
+        """For red flags asked about (not reported), say what to do if they ever happen.
+
+        Returns:
+            Whether one of them is an emergency or urgent flag: then this scripted advice is
+            the answer, because article advice (heat, stretching...) could do harm.
+        """
+        serious = False
         for finding in screening.mentioned:
             if finding.context == "hypothetical":
                 rule = self.book.rule(finding.rule_id)
                 draft.add("info", f"If that ever happens: {referral_text(rule, self.settings)}")
+                serious = serious or finding.level >= Level.URGENT
+        return serious
 
     # --- the scripted check -------------------------------------------------------------------
 
     def _maybe_start_check(
         self,
         state: ConversationState,
+        text: str,
         intent: Intent,
         screening: Screening,
         level: Level,
@@ -576,13 +640,14 @@ class DialogueManager:
             draft.add("question", self._check_question(state.check.index, resumed=True))
             draft.quick_replies = CHECK_REPLIES
             return
+        typed = text.lower()
         describes_own_pain = (
             intent == Intent.QUESTION
             and level == Level.SELF_CARE
             and not screening.cues & {"hypothetical", "past", "someone_else"}
-            and _OWN_PAIN.search(screening.normalized)
-            and _PAIN.search(screening.normalized)
-            and _BODY.search(screening.normalized)
+            and _OWN_PAIN.search(typed)
+            and _PAIN.search(typed)
+            and _BODY.search(typed)
         )
         if describes_own_pain and not state.check_done:
             state.check = CheckProgress()
@@ -600,51 +665,40 @@ class DialogueManager:
             )
         return check.question
 
-    def _advance_check(
-        self, state: ConversationState, text: str, draft: _Draft
-    ) -> tuple[Level, list[str], bool]:
-        """Apply an answer to the pending check question.
-
-        Returns:
-            The level the answer raises the conversation to, the rules behind it, and
-            whether the message was an answer at all.
-        """
+    def _advance_check(self, state: ConversationState, text: str) -> _CheckOutcome:
+        """Apply an answer to the pending check question, if the message is one."""
         if state.check is None:
-            return Level.SELF_CARE, [], False
+            return _CheckOutcome()
         answer = parse_check_answer(text)
         if answer is None:
-            return Level.SELF_CARE, [], False
+            return _CheckOutcome()
         progress = state.check
         check = self.book.checks[progress.index]
+        outcome = _CheckOutcome(answered=True)
         if answer == "skip":
             state.check, state.check_done = None, True
-            draft.add("info", "OK, I'll stop the questions. " + REMINDER)
-            return Level.SELF_CARE, [], True
-        red = answer == check.red_answer or answer == "not_sure"
-        level, rules = Level.SELF_CARE, []
+            outcome.notes.append("OK, I'll stop the questions. " + REMINDER)
+            return outcome
+        red = answer in (check.red_answer, "not_sure")
         if red and check.check_id == "fall":
             progress.fell = True
         elif red and check.rule_id:
             rule_id = check.after_fall if (progress.fell and check.after_fall) else check.rule_id
-            rules = [rule_id]
-            level = self.book.rule(rule_id).level
+            outcome.rules = [rule_id]
+            outcome.level = self.book.rule(rule_id).level
             if answer == "not_sure":
-                draft.add("info", "You're not sure, so let's be safe.")
+                outcome.notes.append("You're not sure, so let's be safe.")
         progress.index += 1
-        if level >= Level.URGENT:
-            return level, rules, True
-        if level == Level.DOCTOR:
-            self._referral(draft, level, rules, rules)
-        if progress.index < len(self.book.checks):
-            draft.add("question", self._check_question(progress.index, resumed=False))
-            draft.quick_replies = CHECK_REPLIES
+        if outcome.level >= Level.URGENT:
+            state.check = None
+        elif progress.index < len(self.book.checks):
+            outcome.question = self._check_question(progress.index, resumed=False)
         else:
             state.check, state.check_done = None, True
-            draft.add(
-                "info",
-                "Thanks. Nothing you told me needs urgent care right now. " + REMINDER,
+            outcome.notes.append(
+                "Thanks. Nothing you told me needs urgent care right now. " + REMINDER
             )
-        return level, rules, True
+        return outcome
 
     # --- fixed texts ---------------------------------------------------------------------------
 
@@ -697,6 +751,33 @@ class DialogueManager:
             quick_replies=draft.quick_replies,
         )
         return Turn(reply, state)
+
+
+def _queries(text: str) -> list[str]:
+    """Return what to search for: the message, and for a longer one its question part.
+
+    People often describe first and ask last ("...lost weight. could it be arthritis?");
+    a short question ("What helps?") also gets the sentence before it. Figures of speech
+    become plain words ("my hip is killing me" -> "my hip is hurting").
+    """
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+    asked = [n for n, s in enumerate(sentences) if s.rstrip().endswith("?")]
+    candidates = [text]
+    if len(sentences) > 1 and asked:
+        last = asked[-1]
+        candidates.append(sentences[last])
+        start = last
+        while start > 0 and len(" ".join(sentences[start : last + 1]).split()) < 12:
+            start -= 1
+        candidates.append(" ".join(sentences[start : last + 1]))
+    queries = []
+    for query in candidates:
+        for pattern, plain in _PLAIN_WORDS:
+            query = pattern.sub(plain, query)
+        query = re.sub(r"\s+", " ", query).strip()
+        if query and query not in queries:
+            queries.append(query)
+    return queries or [text]
 
 
 def _children(retriever: Retriever) -> dict[tuple[str, ...], list[str]]:

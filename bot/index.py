@@ -31,7 +31,7 @@ from bot.corpus import (
     split_article,
 )
 from bot.errors import CorpusError, IndexMismatchError, IndexNotBuiltError
-from bot.lexical import terms
+from bot.lexical import query_terms, terms
 
 INDEX_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -504,7 +504,7 @@ class KnowledgeIndex:
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         """Return (row, BM25 score) of the k best lexical matches with a positive score."""
         vocabulary = self._lexical.vocab_dict
-        query_ids = [vocabulary[term] for term in terms(query) if term in vocabulary]
+        query_ids = [vocabulary[term] for term in query_terms(query) if term in vocabulary]
         if not query_ids or not self.passages:
             return []
         scores = self._lexical.get_scores(query_ids)
@@ -518,7 +518,7 @@ class KnowledgeIndex:
 
         Words the index has never seen weigh the most: they are what the articles lack.
         """
-        weights = {term: self._idf(term) for term in set(terms(query))}
+        weights = {term: self._idf(term) for term in set(query_terms(query))}
         if not weights:
             return 0.0
         passage_terms = set(terms(passage.embedding_text()))

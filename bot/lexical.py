@@ -9,6 +9,37 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
+# Words runners type for what the articles name otherwise (brands, British and American
+# usage, slang). Applied to queries only: each word brings its article word along.
+SYNONYMS = {
+    "paracetamol": "acetaminophen",
+    "calpol": "acetaminophen",
+    "panadol": "acetaminophen",
+    "nurofen": "ibuprofen",
+    "motrin": "ibuprofen",
+    "brufen": "ibuprofen",
+    "naprosyn": "naproxen",
+    "painkiller": "pain medications",
+    "painkillers": "pain medications",
+    "pills": "medications",
+    "physio": "physiotherapist",
+    "sneakers": "shoes",
+    "trainers": "shoes",
+    "hammy": "hamstring",
+    "hammies": "hamstrings",
+    "tendinitis": "tendonitis",
+    "tendinopathy": "tendonitis",
+    "cortisone": "corticosteroids",
+    "jab": "injection",
+    "shot": "injection",
+    "oa": "osteoarthritis",
+    "bruise": "bruise pointer",
+    "broke": "fracture",
+    "broken": "fracture",
+    "break": "fracture",
+    "cracked": "fracture",
+}
+
 
 @cache
 def _stemmer():
@@ -21,3 +52,10 @@ def terms(text: str) -> list[str]:
     """Return the stemmed content words of a text (lowercased, stopwords dropped)."""
     words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS_EN_PLUS]
     return _stemmer().stemWords(words)
+
+
+def query_terms(text: str) -> list[str]:
+    """Return a query's terms, each synonym followed by the word the articles use."""
+    words = _WORD.findall(text.lower())
+    expanded = " ".join(f"{w} {SYNONYMS[w]}" if w in SYNONYMS else w for w in words)
+    return terms(expanded)

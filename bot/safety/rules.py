@@ -76,6 +76,7 @@ class ContextCues:
     hedge: re.Pattern[str]
     reassurance: re.Pattern[str]
     past: re.Pattern[str]
+    resolved: re.Pattern[str]
     now: re.Pattern[str]
     third_person: re.Pattern[str]
     first_person: re.Pattern[str]
@@ -180,6 +181,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
         hedge=_alternation(context["hedge"]),
         reassurance=_alternation(context["reassurance"]),
         past=_alternation(context["past"]),
+        resolved=_alternation(context["resolved"]),
         now=_alternation(context["now"]),
         third_person=_alternation(context["third_person"]),
         first_person=_alternation(context["first_person"]),

@@ -193,6 +193,13 @@ def _owner(clause: str, end: int, book: RuleBook, previous: str) -> str:
     return max(references)[1] if references else previous
 
 
+def _in_past(text: str, book: RuleBook) -> bool:
+    """Tell whether a text is about the past: a past cue and no "now", unless resolved."""
+    cues = book.cues
+    resolved = bool(cues.resolved.search(text))
+    return (resolved or bool(cues.past.search(text))) and (resolved or not cues.now.search(text))
+
+
 def _context(
     clause: _Clause,
     match: re.Match[str],
@@ -208,7 +215,7 @@ def _context(
         return "negated"
     if any(cue.start() < start for cue in cues.hypothetical.finditer(text)):
         return "hypothetical"
-    in_past = bool(cues.past.search(text)) and not cues.now.search(text)
+    in_past = _in_past(text, book)
     if in_past and not concept.past_ok:
         return "past"
     if owner == "other" and not concept.about_others:
@@ -290,7 +297,7 @@ def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:
         found.add("hypothetical")
     if cues.reassurance.search(normalized):
         found.add("reassured")
-    if cues.past.search(normalized) and not cues.now.search(normalized):
+    if _in_past(normalized, book):
         found.add("past")
     if _owner(normalized, len(normalized), book, "user") == "other":
         found.add("someone_else")

