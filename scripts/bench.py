@@ -133,8 +133,10 @@ def bench_repl(folder: Path) -> tuple[float, float]:
 
 def load_messages(count: int) -> list[str]:
     data = ROOT / "tests" / "data"
-    texts = [json.loads(line)["question"] for line in open(data / "retrieval_questions.jsonl")]
-    texts += [json.loads(line)["text"] for line in open(data / "safety_messages.jsonl")]
+    questions = (data / "retrieval_questions.jsonl").read_text().splitlines()
+    messages = (data / "safety_messages.jsonl").read_text().splitlines()
+    texts = [json.loads(line)["question"] for line in questions]
+    texts += [json.loads(line)["text"] for line in messages]
     return [texts[i % len(texts)] for i in range(count)]
 
 
@@ -195,7 +197,8 @@ from bot.dialogue import ConversationState
 from bot.runtime import Runtime
 runtime = Runtime(Settings())
 runtime.warm_up()
-messages = [json.loads(l)["question"] for l in open({str(ROOT / "tests/data/retrieval_questions.jsonl")!r})]
+data = open({str(ROOT / "tests/data/retrieval_questions.jsonl")!r}).read().splitlines()
+messages = [json.loads(line)["question"] for line in data]
 times = []
 for i in range({queries}):
     t = time.perf_counter()
