@@ -9,6 +9,7 @@ request logs, whose URLs carry the token, are silenced at start-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import re
@@ -24,7 +25,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, MessageLimit, ParseMode
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import BadRequest, InvalidToken, NetworkError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -88,6 +89,19 @@ class FloodGate:
         return len(seen) <= self.limit
 
 
+def quiet_library_logs(settings: Settings) -> None:
+    """Keep the token and message text out of library logs.
+
+    httpx logs every request URL, and Telegram URLs carry the token; python-telegram-bot's
+    debug logs show every update and reply, so they stay off unless text logging is on.
+    """
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if not settings.log_message_text:
+        telegram_logger = logging.getLogger("telegram")
+        telegram_logger.setLevel(max(telegram_logger.getEffectiveLevel(), logging.INFO))
+
+
 def render_html(reply: Reply) -> list[str]:
     """Render a reply as Telegram HTML messages of at most 4,096 characters each.
 
@@ -140,7 +154,14 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.quick_replies:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text, callback_data=text[:64]) for text in reply.quick_replies]]
+        [
+            [
+                InlineKeyboardButton(
+                    text, callback_data=text.encode()[:64].decode(errors="ignore")
+                )
+                for text in reply.quick_replies
+            ]
+        ]
     )
 
 
@@ -157,6 +178,7 @@ class TelegramFrontEnd:
 
     def build(self) -> Application:
         """Build the Application with every handler registered."""
+        quiet_library_logs(self.settings)
         token = self.settings.telegram_token
         if token is None or not token.get_secret_value().strip():
             raise ConfigError(
@@ -227,8 +249,9 @@ class TelegramFrontEnd:
         if query is None or query.data is None:
             return
         await query.answer()
-        if isinstance(query.message, Message):
-            await query.edit_message_reply_markup(reply_markup=None)
+        if isinstance(query.message, Message) and query.message.reply_markup is not None:
+            with contextlib.suppress(BadRequest):  # pressed twice: the keyboard is gone
+                await query.edit_message_reply_markup(reply_markup=None)
         await self._converse(update, context, query.data)
 
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
