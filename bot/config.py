@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     webhook_path: str = "telegram"
     webhook_secret: SecretStr | None = None
     flood_messages_per_minute: int = 20
+    # Telegram allows a bot about 30 messages a second overall; a local Bot API server may
+    # allow more.
+    telegram_rate_limit: float = 30.0
 
     # Logging: message text is health data, so it stays out of logs unless asked for.
     log_level: str = "INFO"

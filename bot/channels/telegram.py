@@ -69,6 +69,7 @@ EDITED_NOTE = "(You edited a message; I've read the new version.)"
 SLOW_DOWN = "You're sending messages very quickly; please wait a moment before the next one."
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
 PREFIX = {"emergency": "🚨 ", "urgent": "⚠️ ", "doctor": "🩺 "}
+TYPING_DELAY = 0.2  # seconds before "typing..." shows; most replies are faster
 
 
 @dataclass
@@ -189,7 +190,9 @@ class TelegramFrontEnd:
             Application.builder()
             .token(token.get_secret_value().strip())
             .base_url(self.settings.telegram_base_url)
-            .rate_limiter(AIORateLimiter(max_retries=2))
+            .rate_limiter(
+                AIORateLimiter(overall_max_rate=self.settings.telegram_rate_limit, max_retries=2)
+            )
             .concurrent_updates(True)
             .post_init(self._post_init)
         )
@@ -321,11 +324,15 @@ class TelegramFrontEnd:
             self._warned.discard(user.id)
         started = time.perf_counter()
         async with self._locks[chat_key]:
-            await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
-            state = await asyncio.to_thread(self.store.load, chat_key)
-            turn = await asyncio.to_thread(self.runtime.dialogue.respond, state, text)
-            # Saved before sending: a restart never loses a turn the person has seen.
-            await asyncio.to_thread(self.store.save, chat_key, turn.state)
+            # The typing indicator only shows if the reply takes noticeable time to compute.
+            typing = asyncio.create_task(self._typing_after(context, chat.id, TYPING_DELAY))
+            try:
+                state = await asyncio.to_thread(self.store.load, chat_key)
+                turn = await asyncio.to_thread(self.runtime.dialogue.respond, state, text)
+                # Saved before sending: a restart never loses a turn the person has seen.
+                await asyncio.to_thread(self.store.save, chat_key, turn.state)
+            finally:
+                typing.cancel()
             messages = render_html(turn.reply)
             if note:
                 messages[0] = f"<i>{html.escape(note)}</i>\n\n{messages[0]}"
@@ -345,6 +352,13 @@ class TelegramFrontEnd:
             turn.reply.triage.label,
             (time.perf_counter() - started) * 1000,
         )
+
+    @staticmethod
+    async def _typing_after(
+        context: ContextTypes.DEFAULT_TYPE, chat_id: int, delay: float
+    ) -> None:
+        await asyncio.sleep(delay)
+        await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
 
     def _chat_key(self, update: Update) -> str:
         """Private chats are keyed by chat; in groups each member has their own conversation."""
