@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # Telegram allows a bot about 30 messages a second overall; a local Bot API server may
     # allow more.
     telegram_rate_limit: float = 30.0
+    # "typing..." shows only when a reply takes longer than this (most take ~20 ms).
+    telegram_typing_delay: float = 0.2
 
     # Logging: message text is health data, so it stays out of logs unless asked for.
     log_level: str = "INFO"

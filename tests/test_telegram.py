@@ -83,6 +83,8 @@ def test_commands_are_registered(api, settings, runtime):
 
 
 def test_a_conversation_with_buttons(api, settings, runtime):
+    settings = settings.model_copy(update={"telegram_typing_delay": 0.0})
+
     async def scenario():
         async with running(settings, runtime):
             api.push_message(CHAT, "my hip hurts after running")

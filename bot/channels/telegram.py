@@ -69,7 +69,6 @@ EDITED_NOTE = "(You edited a message; I've read the new version.)"
 SLOW_DOWN = "You're sending messages very quickly; please wait a moment before the next one."
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
 PREFIX = {"emergency": "🚨 ", "urgent": "⚠️ ", "doctor": "🩺 "}
-TYPING_DELAY = 0.2  # seconds before "typing..." shows; most replies are faster
 
 
 @dataclass
@@ -325,7 +324,9 @@ class TelegramFrontEnd:
         started = time.perf_counter()
         async with self._locks[chat_key]:
             # The typing indicator only shows if the reply takes noticeable time to compute.
-            typing = asyncio.create_task(self._typing_after(context, chat.id, TYPING_DELAY))
+            typing = asyncio.create_task(
+                self._typing_after(context, chat.id, self.settings.telegram_typing_delay)
+            )
             try:
                 state = await asyncio.to_thread(self.store.load, chat_key)
                 turn = await asyncio.to_thread(self.runtime.dialogue.respond, state, text)
