@@ -241,52 +241,34 @@ def evaluate(part: str, data: Path, misses: bool) -> None:
 
     console = Console()
     runtime = Runtime(_settings())
+    evaluations = {
+        "retrieval": (
+            "retrieval_*.jsonl",
+            lambda rows: evaluate_retrieval(runtime.retriever, rows),
+        ),
+        "safety": ("safety_*.jsonl", lambda rows: evaluate_safety(runtime.safety, rows)),
+        "conversation": (
+            "conversations*.jsonl",
+            lambda rows: evaluate_conversations(runtime.dialogue, rows),
+        ),
+    }
     summary = Table(title="hipbot eval: summary")
     for column in ("data", "measure", "value", "target"):
         summary.add_column(column, justify="left" if column in ("data", "measure") else "right")
     found = False
-    if part in ("all", "retrieval"):
-        for path in sorted(data.glob("retrieval_*.jsonl")):
+    for name, (pattern, evaluate_rows) in evaluations.items():
+        if part not in ("all", name):
+            continue
+        for path in sorted(data.glob(pattern)):
             found = True
-            report = evaluate_retrieval(runtime.retriever, read_jsonl(path))
-            console.print(report.table(f"Retrieval: {path.name}"))
-            _print_misses(console, report.misses, misses)
-            summary.add_row(path.name, "Recall@3", f"{report.recall.get(3, 0):.3f}", ">= 0.95")
-            summary.add_row("", "MRR", f"{report.mrr:.3f}", ">= 0.85")
-            summary.add_row(
-                "", "out of scope rejected", f"{report.out_of_scope_rejected:.1%}", ">= 90%"
-            )
-            summary.add_row("", "in scope rejected", f"{report.in_scope_rejected:.1%}", "<= 5%")
-    if part in ("all", "safety"):
-        for path in sorted(data.glob("safety_*.jsonl")):
-            found = True
-            report = evaluate_safety(runtime.safety, read_jsonl(path))
-            console.print(report.table(f"Safety: {path.name}"))
-            console.print(report.summary(f"Safety measures: {path.name}"))
-            _print_misses(console, report.misses, misses)
-            for level in ("emergency", "urgent"):
-                summary.add_row(
-                    path.name if level == "emergency" else "",
-                    f"{level} sensitivity",
-                    f"{report.sensitivity.get(level, 1):.1%}",
-                    "100%",
-                )
-            summary.add_row("", "benign over-triage", f"{report.benign_over_triage:.1%}", "<= 5%")
-    if part in ("all", "conversation"):
-        for path in sorted(data.glob("conversations*.jsonl")):
-            found = True
-            report = evaluate_conversations(runtime.dialogue, read_jsonl(path))
-            console.print(report.table(f"Conversations: {path.name}"))
-            _print_misses(console, report.failures, misses)
-            summary.add_row(
-                path.name, "turns as scripted", f"{report.turns_passed}/{report.turns}", "all"
-            )
+            report = evaluate_rows(read_jsonl(path))
+            for table in report.tables(path.name):
+                console.print(table)
+            if misses:
+                for line in report.misses:
+                    console.print(f"  {line}", markup=False, highlight=False)
+            for number, row in enumerate(report.summary_rows()):
+                summary.add_row(path.name if number == 0 else "", *row)
     if not found:
         raise HipbotError(f"no labelled data in {data}: point --data at a folder of .jsonl files")
     console.print(summary)
-
-
-def _print_misses(console: Any, lines: list[str], wanted: bool) -> None:
-    if wanted:
-        for line in lines:
-            console.print(f"  {line}", markup=False, highlight=False)

@@ -19,6 +19,7 @@ from bot.answer import Source, compose_answer, source_of
 from bot.config import Settings
 from bot.retrieval import Hit, Retriever
 from bot.safety import Level, SafetyScreen, Screening, caveat_texts, caveats_in, referral_text
+from bot.safety.semantic import sentences_of
 
 MAX_MESSAGE_CHARS = 10_000
 CHECK_REPLIES = ("Yes", "No", "Not sure", "Skip")
@@ -376,17 +377,19 @@ class DialogueManager:
         """
         text = clean_message(text)
         intent = classify(text)
-        # The embedding is computed once and shared by the safety screen and retrieval.
-        vector = self.retriever.embedder.embed_query(text) if intent == Intent.QUESTION else None
-        screening = self.safety.screen(text, vector)  # always, before anything is decided
+        if intent == Intent.QUESTION:
+            # One batch for what retrieval searches and the sentences the safety screen
+            # reads; later calls find these embeddings in the embedder's cache.
+            self.retriever.embedder.embed_queries(_queries(text) + sentences_of(text))
+        screening = self.safety.screen(text)  # always, before anything is decided
         state = state.model_copy(deep=True)
         state.turns += 1
         if intent == Intent.RESET:
             state = ConversationState(turns=state.turns, disclaimer_shown=state.disclaimer_shown)
-        return self._compose(state, text, intent, screening, vector)
+        return self._compose(state, text, intent, screening)
 
     def _compose(
-        self, state: ConversationState, text: str, intent: Intent, screening: Screening, vector
+        self, state: ConversationState, text: str, intent: Intent, screening: Screening
     ) -> Turn:
         """Put the reply together in the one order that keeps people safe.
 
@@ -425,7 +428,7 @@ class DialogueManager:
         if intent == Intent.INJECTION:
             draft.add("info", INJECTION_NOTE)
         elif not check.answered and not serious_mention:
-            self._handle(intent, state, text, screening, vector, draft)
+            self._handle(intent, state, text, screening, draft)
         if level == Level.SELF_CARE and intent == Intent.QUESTION and draft.covered:
             draft.add("info", REMINDER)
         if level == Level.DOCTOR and screening.fired:
@@ -481,7 +484,6 @@ class DialogueManager:
         state: ConversationState,
         text: str,
         screening: Screening,
-        vector,
         draft: _Draft,
     ) -> None:
         if intent == Intent.EMPTY:
@@ -511,19 +513,19 @@ class DialogueManager:
         elif parse_check_answer(text) and len(text.split()) <= 2:
             draft.add("info", "OK. Ask me anything about hip pain after running.")
         else:
-            self._answer(state, text, screening, vector, draft)
+            self._answer(state, text, screening, draft)
 
     def _answer(
-        self, state: ConversationState, text: str, screening: Screening, vector, draft: _Draft
+        self, state: ConversationState, text: str, screening: Screening, draft: _Draft
     ) -> None:
         rewritten_used = False
-        searches = [
-            self.retriever.search(query, query_vector=vector if query == text else None)
-            for query in _queries(text)
-        ]
-        # What was asked (the question part) wins unless the whole message reads clearly better.
+        queries = _queries(text)
+        searches = [self.retriever.search(query) for query in queries]
+        if not any(search.covered for search in searches) and text not in queries:
+            searches.append(self.retriever.search(text))  # the question hid in the story
+        # The question alone wins unless more of the message reads clearly better.
         best = max(search.confidence for search in searches)
-        result = next(s for s in reversed(searches) if s.confidence >= best - 0.05)
+        result = next(s for s in searches if s.confidence >= best - 0.05)
         query = result.query
         if state.topic and _FOLLOW_UP.search(text.lower()) and len(text.split()) <= 10:
             # "how do I treat it?" after "what is bursitis?" -> "how to treat bursitis";
@@ -754,22 +756,22 @@ class DialogueManager:
 
 
 def _queries(text: str) -> list[str]:
-    """Return what to search for: the message, and for a longer one its question part.
+    """Return what to search for: the message or, for a longer one, its question part.
 
-    People often describe first and ask last ("...lost weight. could it be arthritis?");
-    a short question ("What helps?") also gets the sentence before it. Figures of speech
-    become plain words ("my hip is killing me" -> "my hip is hurting").
+    People often describe first and ask last ("...lost weight. could it be arthritis?"):
+    the question is searched alone and with the sentences before it, since a short one
+    ("What helps?") needs them. Figures of speech become plain words ("my hip is killing
+    me" -> "my hip is hurting").
     """
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
     asked = [n for n, s in enumerate(sentences) if s.rstrip().endswith("?")]
     candidates = [text]
     if len(sentences) > 1 and asked:
         last = asked[-1]
-        candidates.append(sentences[last])
         start = last
         while start > 0 and len(" ".join(sentences[start : last + 1]).split()) < 12:
             start -= 1
-        candidates.append(" ".join(sentences[start : last + 1]))
+        candidates = [sentences[last], " ".join(sentences[start : last + 1])]
     queries = []
     for query in candidates:
         for pattern, plain in _PLAIN_WORDS:

@@ -42,8 +42,20 @@ class RetrievalReport:
     in_scope_rejected: float = 0.0
     misses: list[str] = field(default_factory=list)
 
-    def table(self, title: str = "Retrieval") -> Table:
-        """Render the report as a rich table, with the targets of DESIGN.md."""
+    def tables(self, name: str) -> list[Table]:
+        """Render the report as rich tables, with the targets of DESIGN.md."""
+        return [self._table(f"Retrieval: {name}")]
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        """Return (measure, value, target) rows for the summary of `hipbot eval`."""
+        return [
+            ("Recall@3", f"{self.recall.get(3, 0):.3f}", ">= 0.95"),
+            ("MRR", f"{self.mrr:.3f}", ">= 0.85"),
+            ("out of scope rejected", f"{self.out_of_scope_rejected:.1%}", ">= 90%"),
+            ("in scope rejected", f"{self.in_scope_rejected:.1%}", "<= 5%"),
+        ]
+
+    def _table(self, title: str) -> Table:
         table = Table(
             title=title, caption=f"{self.questions} in scope, {self.out_of_scope} out of scope"
         )
@@ -110,8 +122,19 @@ class SafetyReport:
     benign_over_triage: float = 0.0
     misses: list[str] = field(default_factory=list)
 
-    def table(self, title: str = "Safety") -> Table:
+    def tables(self, name: str) -> list[Table]:
         """Render the confusion matrix and the headline measures."""
+        return [self._confusion_table(f"Safety: {name}"), self._measures(f"Safety: {name}")]
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        """Return (measure, value, target) rows for the summary of `hipbot eval`."""
+        return [
+            ("emergency sensitivity", f"{self.sensitivity.get('emergency', 1):.1%}", "100%"),
+            ("urgent sensitivity", f"{self.sensitivity.get('urgent', 1):.1%}", "100%"),
+            ("benign over-triage", f"{self.benign_over_triage:.1%}", "<= 5%"),
+        ]
+
+    def _confusion_table(self, title: str) -> Table:
         labels = [level.label for level in Level]
         table = Table(title=title, caption=f"{self.total} labelled messages; rows: expected")
         table.add_column("expected \\ screened")
@@ -123,8 +146,7 @@ class SafetyReport:
             )
         return table
 
-    def summary(self, title: str = "Safety measures") -> Table:
-        """Render the headline measures with their targets."""
+    def _measures(self, title: str) -> Table:
         table = Table(title=title)
         table.add_column("measure")
         table.add_column("value", justify="right")
@@ -210,10 +232,17 @@ class ConversationReport:
     conversations: int = 0
     turns: int = 0
     turns_passed: int = 0
-    failures: list[str] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)
 
-    def table(self, title: str = "Conversations") -> Table:
+    def tables(self, name: str) -> list[Table]:
         """Render the pass rate."""
+        return [self._table(f"Conversations: {name}")]
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        """Return (measure, value, target) rows for the summary of `hipbot eval`."""
+        return [("turns as scripted", f"{self.turns_passed}/{self.turns}", "all")]
+
+    def _table(self, title: str) -> Table:
         table = Table(title=title)
         table.add_column("measure")
         table.add_column("value", justify="right")
@@ -241,7 +270,7 @@ def evaluate_conversations(dialogue: DialogueManager, scripts: list[dict]) -> Co
             report.turns += 1
             failures = check_expectations(reply, turn.get("expect", {}))
             if failures:
-                report.failures.append(f"{script['name']} turn {number}: {'; '.join(failures)}")
+                report.misses.append(f"{script['name']} turn {number}: {'; '.join(failures)}")
             else:
                 report.turns_passed += 1
     return report

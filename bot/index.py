@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ ProgressCallback = Callable[[int, int], None]
 
 
 _MODELS: dict[str, Any] = {}
+_RECENT_TEXTS = 512
 _MODELS_LOCK = threading.Lock()
 
 
@@ -60,6 +62,7 @@ class Embedder:
         # Hugging Face fast tokenizers refuse concurrent use ("Already borrowed"), and the
         # model uses both cores for one batch anyway: embedding calls take turns.
         self._encode_lock = threading.Lock()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def loaded(self) -> bool:
@@ -120,6 +123,11 @@ class Embedder:
                 self._tokenizer = lambda t: len(hf_tokenizer(t)["input_ids"])
         return self._tokenizer(text)
 
+    def clear_cache(self) -> None:
+        """Forget recent embeddings (benchmarks time each message from nothing)."""
+        with self._encode_lock:
+            self._recent.clear()
+
     def embed_passages(
         self, texts: Sequence[str], progress: ProgressCallback | None = None
     ) -> np.ndarray:
@@ -132,7 +140,7 @@ class Embedder:
             with self._encode_lock:
                 parts.append(
                     model.encode(
-                        chunk, batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+                        chunk, batch_size=16, normalize_embeddings=True, convert_to_numpy=True
                     )
                 )
             if progress:
@@ -143,12 +151,26 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query; a 1-D L2-normalised float32 vector."""
+        return self.embed_queries([text])[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed short texts in one batch, remembering recent ones.
+
+        One message is embedded for retrieval, sentence by sentence for the safety screen
+        and again as its question part: the cache makes each text cost one encoding.
+        """
         model = self.load()
         with self._encode_lock:
-            vector = model.encode(
-                [text], batch_size=1, normalize_embeddings=True, convert_to_numpy=True
-            )[0]
-        return np.ascontiguousarray(vector, dtype=np.float32)
+            missing = list(dict.fromkeys(t for t in texts if t not in self._recent))
+            if missing:
+                vectors = model.encode(
+                    missing, batch_size=16, normalize_embeddings=True, convert_to_numpy=True
+                )
+                for text, vector in zip(missing, vectors, strict=True):
+                    self._recent[text] = np.ascontiguousarray(vector, dtype=np.float32)
+                while len(self._recent) > _RECENT_TEXTS:
+                    self._recent.popitem(last=False)
+            return np.vstack([self._recent[text] for text in texts])
 
 
 @dataclass

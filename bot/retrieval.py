@@ -39,7 +39,6 @@ class Retrieval:
     hits: tuple[Hit, ...]
     covered: bool
     confidence: float
-    query_vector: np.ndarray
 
 
 def out_of_scope_topics() -> list[str]:
@@ -60,21 +59,18 @@ class Retriever:
     def _topic_vectors(self) -> np.ndarray:
         return self.embedder.embed_passages(out_of_scope_topics())
 
-    def search(
-        self, query: str, *, query_vector: np.ndarray | None = None, limit: int | None = None
-    ) -> Retrieval:
+    def search(self, query: str, *, limit: int | None = None) -> Retrieval:
         """Rank passages for a query.
 
         Args:
-            query: the user's words.
-            query_vector: the query's embedding when the caller has it already.
+            query: the user's words (their embedding comes from the embedder's cache when
+                the safety screen or a batch embedded them already).
             limit: how many hits to return (default: all fused candidates).
 
         Returns:
             Hits best first, and whether the articles cover the question at all.
         """
-        if query_vector is None:
-            query_vector = self.embedder.embed_query(query)
+        query_vector = self.embedder.embed_query(query)
         candidates = self.settings.candidates
         dense = dict(self.index.dense(query_vector, candidates))
         lexical = dict(self.index.lexical(query, candidates))
@@ -94,7 +90,6 @@ class Retriever:
             hits=tuple(hits[:limit] if limit else hits),
             covered=confidence >= self.settings.covered_threshold,
             confidence=confidence,
-            query_vector=query_vector,
         )
 
     def _confidence(self, query: str, query_vector: np.ndarray, hits: list[Hit]) -> float:

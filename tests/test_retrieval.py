@@ -47,9 +47,10 @@ def test_questions_the_articles_do_not_answer_are_not_covered(runtime, question)
     assert not runtime.retriever.search(question).covered
 
 
-def test_search_reuses_a_given_query_vector(runtime):
-    vector = runtime.embedder.embed_query("foam roller")
-    result = runtime.retriever.search("foam roller", query_vector=vector, limit=2)
-    assert result.query_vector is vector
+def test_limit_and_the_embedding_cache(runtime):
+    result = runtime.retriever.search("foam roller", limit=2)
     assert len(result.hits) == 2
     assert result.hits[0].passage.section == "Use a Foam Roller"
+    first = runtime.embedder.embed_queries(["foam roller", "heat pad"])
+    again = runtime.embedder.embed_queries(["heat pad", "foam roller"])
+    assert (first[0] == again[1]).all() and (first[1] == again[0]).all()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from bot.config import Settings
 from bot.index import Embedder
 from bot.safety.rules import Level, Rule, RuleBook, default_rulebook
@@ -37,11 +35,11 @@ class SafetyScreen:
             else None
         )
 
-    def screen(self, text: str, vector: np.ndarray | None = None) -> Screening:
-        """Screen one message; `vector` is its embedding when the caller has one already."""
+    def screen(self, text: str) -> Screening:
+        """Screen one message: the rules always, then the semantic check if enabled."""
         result = screen(text, self.book)
         if self.semantic is not None:
-            result = self.semantic.check(result, vector)
+            result = self.semantic.check(result)
         return result
 
 

@@ -172,19 +172,22 @@ def _load(data: dict[str, Any]) -> RuleBook:
             )
         )
     context = data["context"]
+    cue_tables = (
+        "negation",
+        "pseudo_negation",
+        "hypothetical",
+        "hedge",
+        "reassurance",
+        "past",
+        "resolved",
+        "now",
+        "third_person",
+        "first_person",
+    )
     cues = ContextCues(
-        negation=_alternation(context["negation"]),
-        pseudo_negation=_alternation(context["pseudo_negation"]),
+        **{name: _alternation(context[name]) for name in cue_tables},
         scope_breakers=frozenset(context["scope_breakers"]),
         negation_window=int(context["negation_window"]),
-        hypothetical=_alternation(context["hypothetical"]),
-        hedge=_alternation(context["hedge"]),
-        reassurance=_alternation(context["reassurance"]),
-        past=_alternation(context["past"]),
-        resolved=_alternation(context["resolved"]),
-        now=_alternation(context["now"]),
-        third_person=_alternation(context["third_person"]),
-        first_person=_alternation(context["first_person"]),
         clause_breaks=re.compile("|".join(context["clause_breaks"])),
     )
     caveats = tuple(

@@ -20,8 +20,14 @@ from bot.safety.rules import Level, RuleBook, default_rulebook
 from bot.safety.screen import Finding, Screening, screen
 
 _BLOCKING_CUES = frozenset({"negated", "hypothetical", "past", "reassured"})
-_MAX_SENTENCES = 12
+_MAX_SENTENCES = 10
 _SENTENCE = re.compile(r"(?<=[.!?;\n])\s+")
+
+
+def sentences_of(text: str) -> list[str]:
+    """Return the sentences the check reads separately (a long message has several)."""
+    sentences = [s for s in _SENTENCE.split(text.strip()) if len(s.split()) >= 3]
+    return sentences[:_MAX_SENTENCES] or [text]
 
 
 class SemanticCheck:
@@ -49,28 +55,24 @@ class SemanticCheck:
         """Embed the anchors now rather than on the first message."""
         _ = self._anchors
 
-    def check(self, screening: Screening, vector: np.ndarray | None = None) -> Screening:
+    def check(self, screening: Screening) -> Screening:
         """Return the screening with semantic findings added (never removed or lowered).
 
-        Args:
-            screening: the deterministic screen's result for the message.
-            vector: the message's embedding, when the caller has it (retrieval does).
+        The embedder's cache means a message already embedded for retrieval costs nothing
+        more here.
         """
-        sentences = [s for s in _SENTENCE.split(screening.text.strip()) if len(s.strip()) > 3]
-        if len(sentences) <= 1:
-            candidates = [(screening, vector)]
-        else:
-            candidates = [(screen(s, self.book), None) for s in sentences[:_MAX_SENTENCES]]
+        sentences = sentences_of(screening.text)
+        candidates = (
+            [screening] if len(sentences) <= 1 else [screen(s, self.book) for s in sentences]
+        )
         unread = [
-            (result, vec)
-            for result, vec in candidates
+            result.text
+            for result in candidates
             if not result.fired and not result.cues & _BLOCKING_CUES and result.normalized
         ]
         if not unread:
             return screening
-        missing = [result.text for result, vec in unread if vec is None]
-        fresh = iter(self.embedder.embed_passages(missing) if missing else [])
-        matrix = np.vstack([vec if vec is not None else next(fresh) for _, vec in unread])
+        matrix = self.embedder.embed_queries(unread)
         examples, owners, texts, benign = self._anchors
         to_examples = matrix @ examples.T
         to_benign = (matrix @ benign.T).max(axis=1, keepdims=True)
