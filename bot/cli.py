@@ -161,7 +161,8 @@ def index_build(force: bool) -> None:
                 task = progress.add_task("Embedding passages", total=total)
             progress.update(task, completed=done)
 
-        report = build_index(settings, Embedder(settings), force=force, progress=show)
+        embedder = Embedder(settings, backend=settings.build_backend)
+        report = build_index(settings, embedder, force=force, progress=show)
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
     if report.up_to_date:
@@ -224,7 +225,7 @@ def search(query: tuple[str, ...], top: int) -> None:
     show_default=True,
     help="Folder of the labelled data.",
 )
-@click.option("--misses", is_flag=True, help="List every miss.")
+@click.option("--misses", is_flag=True, help="List every miss (safety misses always are).")
 @_friendly_errors
 def evaluate(part: str, data: Path, misses: bool) -> None:
     """Measure quality on the labelled data and print tables, then one summary."""
@@ -264,7 +265,7 @@ def evaluate(part: str, data: Path, misses: bool) -> None:
             report = evaluate_rows(read_jsonl(path))
             for table in report.tables(path.name):
                 console.print(table)
-            if misses:
+            if misses or name == "safety":  # every triage miss is worth reading
                 for line in report.misses:
                     console.print(f"  {line}", markup=False, highlight=False)
             for number, row in enumerate(report.summary_rows()):

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     )
     hub_offline: bool = Field(default=True, description="Never download models at run time.")
     max_article_mb: float = 2.0
+    build_backend: Literal["torch", "onnx"] = Field(
+        default="onnx",
+        description="How `hipbot index build` runs the model: ONNX Runtime embeds twice as fast "
+        "on a CPU with the same vectors; queries use torch.",
+    )
     hnsw_threshold: int = Field(
         default=50_000, description="Above this many passages the index is FAISS HNSW, not flat."
     )

@@ -6,7 +6,7 @@ import pytest
 
 from bot.errors import CorpusError, IndexMismatchError, IndexNotBuiltError
 from bot.index import MANIFEST, Embedder, KnowledgeIndex, build_index, describe, read_manifest
-from tests.conftest import SEED, make_settings
+from tests.conftest import RAW_SEED, SEED, make_settings
 
 EXTRA_ARTICLE = """---
 title: Piriformis Syndrome in Runners
@@ -176,3 +176,28 @@ def test_stored_vectors_are_normalised(seed_corpus, embedder):
     manifest = read_manifest(seed_corpus.index_dir)
     vectors = np.load(seed_corpus.index_dir / manifest["files"]["embeddings"])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_the_raw_seeds_sales_pitch_never_reaches_the_index(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(RAW_SEED, corpus / "hip-pain-after-running.txt")
+    settings = make_settings(tmp_path)
+    build_index(settings, embedder)
+    index = KnowledgeIndex.load(settings)
+    stored = " ".join(p.embedding_text() for p in index.passages).lower()
+    assert "hywell" not in stored and "socks" not in stored and "catalog" not in stored
+    best = index.passages[index.dense(embedder.embed_query("compression socks store"), 1)[0][0]]
+    assert "sock" not in best.text.lower()
+    assert index.lexical("Hywell socks store catalog", 5) == []
+
+
+def test_onnx_builds_give_the_vectors_torch_queries_expect(seed_corpus, embedder):
+    onnx = Embedder(seed_corpus, backend="onnx")
+    texts = ["hip flexor strain", "trochanteric bursitis at night", "foam rolling the glutes"]
+    cosines = (onnx.embed_passages(texts) * embedder.embed_passages(texts)).sum(axis=1)
+    assert cosines.min() > 0.9999
+    build_index(seed_corpus, onnx)
+    index = KnowledgeIndex.load(seed_corpus)
+    row, score = index.dense(embedder.embed_query("what is a hip pointer?"), 1)[0]
+    assert index.passages[row].section == "Hip Pointer" and score > 0.5
