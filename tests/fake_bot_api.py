@@ -834,30 +834,9 @@ class FakeBotAPI:
             self._messages[(chat_id, message["message_id"])] = copy.deepcopy(message)
             return {"update_id": self._new_update_id(), "message": message}
 
-    def push_message(
-        self,
-        chat_id: int,
-        text: str,
-        *,
-        user_id: int | None = None,
-        chat_type: str = "private",
-        first_name: str = "Runner",
-        entities: list[JSON] | None = None,
-        reply_to_message: JSON | int | None = None,
-        title: str | None = None,
-    ) -> JSON:
-        """Queue a text message from a user (see make_update_message); return the Update."""
-        update = self.make_update_message(
-            chat_id,
-            text,
-            user_id=user_id,
-            chat_type=chat_type,
-            first_name=first_name,
-            entities=entities,
-            reply_to_message=reply_to_message,
-            title=title,
-        )
-        return self._enqueue(update)
+    def push_message(self, chat_id: int, text: str, **options: Any) -> JSON:
+        """Queue a text message from a user (options as make_update_message); return it."""
+        return self._enqueue(self.make_update_message(chat_id, text, **options))
 
     def make_update_edited_message(self, chat_id: int, message_id: int, text: str) -> JSON:
         """Build (without queueing) an "edited_message" update: the user edits a message."""
