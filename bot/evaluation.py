@@ -30,6 +30,19 @@ def read_jsonl(path: Path) -> list[dict]:
     return records
 
 
+def _measures_table(
+    title: str, rows: list[tuple[str, str, str]], caption: str | None = None
+) -> Table:
+    """Render (measure, value, target) rows: the shape every report shares."""
+    table = Table(title=title, caption=caption)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 @dataclass
 class RetrievalReport:
     """Ranking quality on in-scope questions and the covered/not-covered split."""
@@ -44,7 +57,17 @@ class RetrievalReport:
 
     def tables(self, name: str) -> list[Table]:
         """Render the report as rich tables, with the targets of DESIGN.md."""
-        return [self._table(f"Retrieval: {name}")]
+        rows = [
+            (f"Recall@{k}", f"{value:.3f}", ">= 0.95" if k == 3 else "")
+            for k, value in self.recall.items()
+        ]
+        rows += [
+            ("MRR", f"{self.mrr:.3f}", ">= 0.85"),
+            ("out-of-scope judged not covered", f"{self.out_of_scope_rejected:.1%}", ">= 90%"),
+            ("in-scope judged not covered", f"{self.in_scope_rejected:.1%}", "<= 5%"),
+        ]
+        caption = f"{self.questions} in scope, {self.out_of_scope} out of scope"
+        return [_measures_table(f"Retrieval: {name}", rows, caption)]
 
     def summary_rows(self) -> list[tuple[str, str, str]]:
         """Return (measure, value, target) rows for the summary of `hipbot eval`."""
@@ -54,22 +77,6 @@ class RetrievalReport:
             ("out of scope rejected", f"{self.out_of_scope_rejected:.1%}", ">= 90%"),
             ("in scope rejected", f"{self.in_scope_rejected:.1%}", "<= 5%"),
         ]
-
-    def _table(self, title: str) -> Table:
-        table = Table(
-            title=title, caption=f"{self.questions} in scope, {self.out_of_scope} out of scope"
-        )
-        table.add_column("measure")
-        table.add_column("value", justify="right")
-        table.add_column("target", justify="right")
-        for k, value in self.recall.items():
-            table.add_row(f"Recall@{k}", f"{value:.3f}", ">= 0.95" if k == 3 else "")
-        table.add_row("MRR", f"{self.mrr:.3f}", ">= 0.85")
-        table.add_row(
-            "out-of-scope judged not covered", f"{self.out_of_scope_rejected:.1%}", ">= 90%"
-        )
-        table.add_row("in-scope judged not covered", f"{self.in_scope_rejected:.1%}", "<= 5%")
-        return table
 
 
 def evaluate_retrieval(retriever: Retriever, questions: list[dict]) -> RetrievalReport:
@@ -124,7 +131,19 @@ class SafetyReport:
 
     def tables(self, name: str) -> list[Table]:
         """Render the confusion matrix and the headline measures."""
-        return [self._confusion_table(f"Safety: {name}"), self._measures(f"Safety: {name}")]
+        rows = [
+            (f"sensitivity {level}", f"{self.sensitivity.get(level, 1.0):.1%}", "100%")
+            for level in ("emergency", "urgent")
+        ]
+        rows += [
+            ("exact level", f"{self.exact:.1%}", ""),
+            ("under-triage (any level)", f"{self.under_triage:.1%}", ""),
+            ("benign raised above self_care", f"{self.benign_over_triage:.1%}", "<= 5%"),
+        ]
+        return [
+            self._confusion_table(f"Safety: {name}"),
+            _measures_table(f"Safety measures: {name}", rows),
+        ]
 
     def summary_rows(self) -> list[tuple[str, str, str]]:
         """Return (measure, value, target) rows for the summary of `hipbot eval`."""
@@ -144,20 +163,6 @@ class SafetyReport:
             table.add_row(
                 expected, *[str(self.confusion.get((expected, got), 0)) for got in labels]
             )
-        return table
-
-    def _measures(self, title: str) -> Table:
-        table = Table(title=title)
-        table.add_column("measure")
-        table.add_column("value", justify="right")
-        table.add_column("target", justify="right")
-        for level in ("emergency", "urgent"):
-            table.add_row(
-                f"sensitivity {level}", f"{self.sensitivity.get(level, 1.0):.1%}", "100%"
-            )
-        table.add_row("exact level", f"{self.exact:.1%}", "")
-        table.add_row("under-triage (any level)", f"{self.under_triage:.1%}", "")
-        table.add_row("benign raised above self_care", f"{self.benign_over_triage:.1%}", "<= 5%")
         return table
 
 
@@ -236,19 +241,15 @@ class ConversationReport:
 
     def tables(self, name: str) -> list[Table]:
         """Render the pass rate."""
-        return [self._table(f"Conversations: {name}")]
+        rows = [
+            ("conversations", str(self.conversations), ""),
+            ("turns passing every expectation", f"{self.turns_passed}/{self.turns}", "all"),
+        ]
+        return [_measures_table(f"Conversations: {name}", rows)]
 
     def summary_rows(self) -> list[tuple[str, str, str]]:
         """Return (measure, value, target) rows for the summary of `hipbot eval`."""
         return [("turns as scripted", f"{self.turns_passed}/{self.turns}", "all")]
-
-    def _table(self, title: str) -> Table:
-        table = Table(title=title)
-        table.add_column("measure")
-        table.add_column("value", justify="right")
-        table.add_row("conversations", str(self.conversations))
-        table.add_row("turns passing every expectation", f"{self.turns_passed}/{self.turns}")
-        return table
 
 
 def replay(dialogue: DialogueManager, turns: list[dict]) -> list[tuple[dict, Reply]]:

@@ -923,26 +923,9 @@ class FakeBotAPI:
             self._callbacks[query_id] = {"answered": False}
             return {"update_id": self._new_update_id(), "callback_query": query}
 
-    def push_callback(
-        self,
-        chat_id: int,
-        message_id: int,
-        data: str,
-        *,
-        user_id: int | None = None,
-        first_name: str = "Runner",
-        check_button: bool = True,
-    ) -> JSON:
+    def push_callback(self, chat_id: int, message_id: int, data: str, **options: Any) -> JSON:
         """Queue a button press on the bot's message (see make_update_callback); return it."""
-        update = self.make_update_callback(
-            chat_id,
-            message_id,
-            data,
-            user_id=user_id,
-            first_name=first_name,
-            check_button=check_button,
-        )
-        return self._enqueue(update)
+        return self._enqueue(self.make_update_callback(chat_id, message_id, data, **options))
 
     def push_update(self, update: JSON) -> JSON:
         """Queue any Update dict (update_id assigned if missing); return the queued Update.
