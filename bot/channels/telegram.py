@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import html
 import logging
 import re
@@ -38,7 +39,7 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.corpus import split_sentences
-from bot.dialogue import Reply
+from bot.dialogue import Reply, Segment
 from bot.errors import ConfigError, HipbotError
 from bot.runtime import Runtime
 from bot.safety import Level
@@ -313,7 +314,7 @@ class TelegramFrontEnd:
         user = update.effective_user
         chat_key = self._chat_key(update)
         if user is not None and not self.flood.allow(user.id):
-            screening = self.runtime.safety.screen(text)
+            screening = await asyncio.to_thread(self.runtime.safety.screen, text)
             if screening.level < Level.URGENT:  # a warning sign is never throttled
                 if user.id not in self._warned:
                     self._warned.add(user.id)
@@ -334,16 +335,19 @@ class TelegramFrontEnd:
                 await asyncio.to_thread(self.store.save, chat_key, turn.state)
             finally:
                 typing.cancel()
-            messages = render_html(turn.reply)
-            if note:
-                messages[0] = f"<i>{html.escape(note)}</i>\n\n{messages[0]}"
+            reply = turn.reply
+            if note:  # rendered with the reply, so the 4,096-character split still holds
+                reply = dataclasses.replace(
+                    reply, segments=(Segment("info", note), *reply.segments)
+                )
+            messages = render_html(reply)
             for number, body in enumerate(messages):
                 last = number == len(messages) - 1
                 await context.bot.send_message(
                     chat.id,
                     body,
                     parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard(turn.reply) if last else None,
+                    reply_markup=keyboard(reply) if last else None,
                 )
         if self.settings.log_message_text:
             logger.info("chat %s said %r", chat.id, text)
