@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
@@ -79,12 +79,6 @@ class _Occurrence:
     context: Context
 
 
-@dataclass
-class _Clause:
-    text: str
-    occurrences: list[_Occurrence] = field(default_factory=list)
-
-
 # --- normalisation --------------------------------------------------------------------------
 
 _CONTRACTIONS = [
@@ -137,7 +131,7 @@ def normalize(text: str, book: RuleBook | None = None) -> str:
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
-def _clauses(text: str, book: RuleBook) -> list[_Clause]:
+def _clauses(text: str, book: RuleBook) -> list[str]:
     clauses = []
     for sentence in re.split(r"[!?;\n]+|\.(?!\d)", text):
         sentence = sentence.strip()
@@ -145,7 +139,7 @@ def _clauses(text: str, book: RuleBook) -> list[_Clause]:
             continue
         for piece in book.cues.clause_breaks.split(sentence):
             if piece and piece.strip():
-                clauses.append(_Clause(piece.strip()))
+                clauses.append(piece.strip())
     return clauses
 
 
@@ -201,7 +195,7 @@ def _in_past(text: str, book: RuleBook) -> bool:
 
 
 def _context(
-    clause: _Clause,
+    text: str,
     match: re.Match[str],
     concept: Concept,
     book: RuleBook,
@@ -209,7 +203,6 @@ def _context(
     consumed: list[tuple[int, int]],
 ) -> Context:
     cues = book.cues
-    text = clause.text
     start, end = match.span()
     if _negated(text, start, end, concept, book, consumed):
         return "negated"
@@ -241,25 +234,22 @@ def screen(text: str, book: RuleBook | None = None) -> Screening:
     """
     book = book or default_rulebook()
     normalized = normalize(text, book)
-    clauses = _clauses(normalized, book)
-    owner = "user"
-    for clause in clauses:
-        consumed = [
-            match.span()
-            for concept in book.concepts.values()
-            if concept.negative_form
-            for match in concept.pattern.finditer(clause.text)
-        ]
-        for concept in book.concepts.values():
-            for match in concept.pattern.finditer(clause.text):
-                who = _owner(clause.text, match.end(), book, owner)
-                context = _context(clause, match, concept, book, who, consumed)
-                clause.occurrences.append(_Occurrence(concept.name, match.group(0), context))
-        owner = _owner(clause.text, len(clause.text), book, owner)
     occurrences: dict[str, list[_Occurrence]] = {}
-    for clause in clauses:
-        for occurrence in clause.occurrences:
-            occurrences.setdefault(occurrence.concept, []).append(occurrence)
+    owner = "user"
+    for clause in _clauses(normalized, book):
+        matches = {
+            concept: list(concept.pattern.finditer(clause)) for concept in book.concepts.values()
+        }
+        # Words of a symptom that is itself a negative ("can't stand") negate nothing else.
+        consumed = [m.span() for c, found in matches.items() if c.negative_form for m in found]
+        for concept, found in matches.items():
+            for match in found:
+                who = _owner(clause, match.end(), book, owner)
+                context = _context(clause, match, concept, book, who, consumed)
+                occurrences.setdefault(concept.name, []).append(
+                    _Occurrence(concept.name, match.group(0), context)
+                )
+        owner = _owner(clause, len(clause), book, owner)
     findings = [f for rule in book.rules if (f := _evaluate(rule, occurrences)) is not None]
     caveats = _caveats(normalized, book)
     return Screening(text, tuple(findings), caveats, normalized, _message_cues(normalized, book))
