@@ -232,6 +232,7 @@ def evaluate(part: str, data: Path, misses: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from bot.eval_triage import evaluate_triage
     from bot.evaluation import (
         evaluate_conversations,
         evaluate_retrieval,
@@ -245,31 +246,67 @@ def evaluate(part: str, data: Path, misses: bool) -> None:
     evaluations = {
         "retrieval": (
             "retrieval_*.jsonl",
-            lambda rows: evaluate_retrieval(runtime.retriever, rows),
+            lambda path: evaluate_retrieval(runtime.retriever, read_jsonl(path)),
         ),
-        "safety": ("safety_*.jsonl", lambda rows: evaluate_safety(runtime.safety, rows)),
+        "safety": (
+            "safety_*.jsonl",
+            lambda path: evaluate_safety(runtime.safety, read_jsonl(path)),
+        ),
         "conversation": (
             "conversations*.jsonl",
-            lambda rows: evaluate_conversations(runtime.dialogue, rows),
+            lambda path: evaluate_conversations(runtime.dialogue, read_jsonl(path)),
         ),
     }
     summary = Table(title="hipbot eval: summary")
     for column in ("data", "measure", "value", "target"):
         summary.add_column(column, justify="left" if column in ("data", "measure") else "right")
     found = False
+    reports = []
     for name, (pattern, evaluate_rows) in evaluations.items():
-        if part not in ("all", name):
-            continue
-        for path in sorted(data.glob(pattern)):
-            found = True
-            report = evaluate_rows(read_jsonl(path))
-            for table in report.tables(path.name):
-                console.print(table)
-            if misses or name == "safety":  # every triage miss is worth reading
-                for line in report.misses:
-                    console.print(f"  {line}", markup=False, highlight=False)
-            for number, row in enumerate(report.summary_rows()):
-                summary.add_row(path.name if number == 0 else "", *row)
+        if part in ("all", name):
+            reports += [
+                (name, p.name, lambda p=p, f=evaluate_rows: f(p))
+                for p in sorted(data.glob(pattern))
+            ]
+    if part in ("all", "safety"):
+        reports += [
+            (
+                "safety",
+                f"round {stem}",
+                lambda stem=stem: evaluate_triage(
+                    runtime.dialogue, *_round_files(data / "rounds", stem)
+                ),
+            )
+            for stem in _round_stems(data / "rounds", "safety")
+        ]
+    for name, label, run in reports:
+        found = True
+        report = run()
+        for table in report.tables(label):
+            console.print(table)
+        if misses or name == "safety":  # every triage miss is worth reading
+            for line in report.misses:
+                console.print(f"  {line}", markup=False, highlight=False)
+        for number, row in enumerate(report.summary_rows()):
+            summary.add_row(label if number == 0 else "", *row)
     if not found:
         raise HipbotError(f"no labelled data in {data}: point --data at a folder of .jsonl files")
     console.print(summary)
+
+
+def _round_stems(folder: Path, kind: str) -> list[str]:
+    """Name the rounds of a kind in a folder (`safety-r1` for safety-r1-messages.jsonl)."""
+    return sorted(
+        p.name.removesuffix("-messages.jsonl") for p in folder.glob(f"{kind}-*-messages.jsonl")
+    )
+
+
+def _round_files(folder: Path, stem: str) -> tuple[list[dict], list[dict]]:
+    """Read a round's messages and (if present) conversations."""
+    from bot.evaluation import read_jsonl
+
+    conversations = folder / f"{stem}-conversations.jsonl"
+    return (
+        read_jsonl(folder / f"{stem}-messages.jsonl"),
+        read_jsonl(conversations) if conversations.exists() else [],
+    )
