@@ -147,7 +147,8 @@ def index_build(force: bool) -> None:
     from rich.console import Console
     from rich.progress import Progress
 
-    from bot.index import Embedder, build_index
+    from bot.embedder import Embedder
+    from bot.index import build_index
 
     settings = _settings()
     _configure_logging(settings)

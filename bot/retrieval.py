@@ -18,7 +18,8 @@ import numpy as np
 
 from bot.config import Settings
 from bot.corpus import Passage
-from bot.index import Embedder, KnowledgeIndex
+from bot.embedder import Embedder
+from bot.index import KnowledgeIndex
 
 
 @dataclass(frozen=True)

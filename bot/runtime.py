@@ -6,7 +6,8 @@ from functools import cached_property
 
 from bot.config import Settings
 from bot.dialogue import ConversationState, DialogueManager
-from bot.index import Embedder, KnowledgeIndex
+from bot.embedder import Embedder
+from bot.index import KnowledgeIndex
 from bot.retrieval import Retriever
 from bot.safety import SafetyScreen
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.index import Embedder, build_index
+from bot.embedder import Embedder
+from bot.index import build_index
 from bot.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent

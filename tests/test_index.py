@@ -4,8 +4,9 @@ import shutil
 import numpy as np
 import pytest
 
+from bot.embedder import Embedder
 from bot.errors import CorpusError, IndexMismatchError, IndexNotBuiltError
-from bot.index import MANIFEST, Embedder, KnowledgeIndex, build_index, describe, read_manifest
+from bot.index import MANIFEST, KnowledgeIndex, build_index, describe, read_manifest
 from tests.conftest import RAW_SEED, SEED, make_settings
 
 EXTRA_ARTICLE = """---

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.index import Embedder
+from bot.embedding import TextEmbedder
 from bot.safety.rules import Level, Rule, RuleBook, default_rulebook
 from bot.safety.screen import Finding, Screening, caveats_in, normalize, screen
 from bot.safety.semantic import SemanticCheck
@@ -27,7 +27,7 @@ __all__ = [
 class SafetyScreen:
     """The deterministic rules, always, plus the semantic check when a model is at hand."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: TextEmbedder | None = None) -> None:
         self.book = default_rulebook()
         self.semantic = (
             SemanticCheck(embedder, settings.semantic_floor, settings.semantic_margin, self.book)

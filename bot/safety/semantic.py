@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from bot.index import Embedder
+from bot.embedding import TextEmbedder
 from bot.safety.rules import Level, RuleBook, default_rulebook
 from bot.safety.screen import Finding, Screening, screen
 
@@ -34,7 +34,7 @@ class SemanticCheck:
     """Adds findings for sentences that read like a rule's examples and unlike benign ones."""
 
     def __init__(
-        self, embedder: Embedder, floor: float, margin: float, book: RuleBook | None = None
+        self, embedder: TextEmbedder, floor: float, margin: float, book: RuleBook | None = None
     ) -> None:
         self.embedder = embedder
         self.floor = floor
