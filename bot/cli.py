@@ -195,6 +195,31 @@ def index_info() -> None:
     click.echo(describe(read_manifest(_settings().index_dir)))
 
 
+@main.group()
+def safety() -> None:
+    """Build the learned layer of the red-flag screen."""
+
+
+@safety.command("train")
+@_friendly_errors
+def safety_train() -> None:
+    """Train the learned layer on bot/safety/training/ and write bot/safety/head/."""
+    from bot.embedder import Embedder
+    from bot.safety.training import train
+
+    settings = _settings()
+    _configure_logging(settings)
+    manifest = train(Embedder(settings, backend=settings.build_backend), model_name=settings.model)
+    units = ", ".join(f"{count} {level}" for level, count in manifest["units"].items())
+    click.echo(
+        f"Trained the safety head on {manifest['messages']} messages ({units} units) "
+        f"in {manifest['training_seconds']} s."
+    )
+    for name, threshold in manifest["thresholds"].items():
+        recall = manifest["held_out_recall"][name]
+        click.echo(f"  {name}: threshold {threshold:.3f}, held-out recall {recall:.1%}")
+
+
 @main.command()
 @click.argument("query", nargs=-1, required=True)
 @click.option("-k", "--top", default=5, show_default=True, help="How many passages to show.")

@@ -43,10 +43,10 @@ class Settings(BaseSettings):
     covered_threshold: float = 0.12
     coverage_lexical_weight: float = 0.37
 
-    # Safety: the semantic check (calibrated on tests/data/safety_messages.jsonl, see README).
-    semantic_check: bool = True
-    semantic_floor: float = 0.50
-    semantic_margin: float = 0.06
+    # Safety: the learned layer beside the rules (bot/safety/head/, `hipbot safety train`).
+    learned_check: bool = Field(
+        default=True, description="Read messages with the trained head as well as the rules."
+    )
 
     # Safety wording: a deployment names its own emergency number and services.
     emergency_number: str = "999 (UK), 112 (EU) or 911 (US)"

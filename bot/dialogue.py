@@ -19,7 +19,8 @@ from bot.answer import Source, compose_answer, source_of
 from bot.config import Settings
 from bot.retrieval import Hit, Retriever
 from bot.safety import Level, SafetyScreen, Screening, caveat_texts, caveats_in, referral_text
-from bot.safety.semantic import sentences_of
+from bot.safety.learned import MAX_UNITS
+from bot.text import reading_units
 
 MAX_MESSAGE_CHARS = 10_000
 CHECK_REPLIES = ("Yes", "No", "Not sure", "Skip")
@@ -380,8 +381,8 @@ class DialogueManager:
         if intent == Intent.QUESTION:
             # One batch for what retrieval searches and the sentences the safety screen
             # reads; later calls find these embeddings in the embedder's cache.
-            self.retriever.embedder.embed_queries(_queries(text) + sentences_of(text))
-        screening = self.safety.screen(text)  # always, before anything is decided
+            self.retriever.embedder.embed_queries(_queries(text) + reading_units(text)[:MAX_UNITS])
+        screening = self.safety.screen_with_learned(text)  # always, before anything is decided
         state = state.model_copy(deep=True)
         state.turns += 1
         if intent == Intent.RESET:

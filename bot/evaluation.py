@@ -176,7 +176,7 @@ def evaluate_safety(screener: SafetyScreen, messages: list[dict]) -> SafetyRepor
     exact = under = flagged = benign = benign_raised = 0
     for item in messages:
         expected = Level.parse(item["level"])
-        got = screener.screen(item["text"]).level
+        got = screener.screen_with_learned(item["text"]).level
         key = (expected.label, got.label)
         report.confusion[key] = report.confusion.get(key, 0) + 1
         exact += got == expected

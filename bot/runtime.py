@@ -34,7 +34,7 @@ class Runtime:
 
     @cached_property
     def safety(self) -> SafetyScreen:
-        """Return the red-flag screen (rules always, semantic check with the model)."""
+        """Return the red-flag screen (rules always, the learned layer with the model)."""
         return SafetyScreen(self.settings, self.embedder)
 
     @cached_property
@@ -45,5 +45,5 @@ class Runtime:
     def warm_up(self) -> None:
         """Load everything a first reply needs, so that it comes fast."""
         self.dialogue.respond(ConversationState(), "how do I warm up before a run?")
-        if self.safety.semantic is not None:
-            self.safety.semantic.warm_up()
+        if self.safety.learned is not None:
+            _ = self.safety.learned.head

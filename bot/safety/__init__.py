@@ -1,12 +1,12 @@
-"""The safety screen: red-flag rules as data, a pure screen, and the semantic check."""
+"""The safety screen: red-flag rules as data, a pure screen, and the learned layer beside it."""
 
 from __future__ import annotations
 
 from bot.config import Settings
 from bot.embedding import TextEmbedder
+from bot.safety.learned import LearnedCheck
 from bot.safety.rules import Level, Rule, RuleBook, default_rulebook
 from bot.safety.screen import Finding, Screening, caveats_in, normalize, screen
-from bot.safety.semantic import SemanticCheck
 
 __all__ = [
     "Finding",
@@ -25,21 +25,28 @@ __all__ = [
 
 
 class SafetyScreen:
-    """The deterministic rules, always, plus the semantic check when a model is at hand."""
+    """The deterministic rules, always, plus the learned layer when a model is at hand.
+
+    Either can raise a level; neither can lower what the other found.
+    """
 
     def __init__(self, settings: Settings, embedder: TextEmbedder | None = None) -> None:
         self.book = default_rulebook()
-        self.semantic = (
-            SemanticCheck(embedder, settings.semantic_floor, settings.semantic_margin, self.book)
-            if embedder is not None and settings.semantic_check
+        self.learned = (
+            LearnedCheck(embedder, book=self.book)
+            if embedder is not None and settings.learned_check
             else None
         )
 
-    def screen(self, text: str) -> Screening:
-        """Screen one message: the rules always, then the semantic check if enabled."""
+    def screen_rules_only(self, text: str) -> Screening:
+        """Screen with the rules alone: no model needed, answers in about a millisecond."""
+        return screen(text, self.book)
+
+    def screen_with_learned(self, text: str) -> Screening:
+        """Screen with the rules, then add what the learned layer reads (if enabled)."""
         result = screen(text, self.book)
-        if self.semantic is not None:
-            result = self.semantic.check(result)
+        if self.learned is not None:
+            result = self.learned.check(result)
         return result
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Literal
 
@@ -32,7 +32,7 @@ class Finding:
     level: Level
     context: Context
     words: tuple[str, ...]
-    source: Literal["rules", "semantic"] = "rules"
+    source: Literal["rules", "learned"] = "rules"
 
     @property
     def fired(self) -> bool:
@@ -49,6 +49,8 @@ class Screening:
     caveats: tuple[str, ...] = ()
     normalized: str = ""
     cues: frozenset[str] = frozenset()
+    # Rules the learned layer half-recognised: the dialogue asks their check question.
+    asks: tuple[str, ...] = ()
 
     @property
     def fired(self) -> tuple[Finding, ...]:
@@ -65,11 +67,9 @@ class Screening:
         """Return red flags talked about but not reported now (asked about, negated...)."""
         return tuple(finding for finding in self.findings if not finding.fired)
 
-    def with_findings(self, extra: list[Finding]) -> Screening:
-        """Return a copy with more findings (the semantic check adds its own)."""
-        return Screening(
-            self.text, self.findings + tuple(extra), self.caveats, self.normalized, self.cues
-        )
+    def with_findings(self, extra: list[Finding], asks: tuple[str, ...] = ()) -> Screening:
+        """Return a copy with more findings and check questions (the learned layer's)."""
+        return replace(self, findings=self.findings + tuple(extra), asks=self.asks + asks)
 
 
 @dataclass
@@ -270,7 +270,7 @@ def caveats_in(text: str, book: RuleBook | None = None) -> tuple[str, ...]:
 
 
 def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:
-    """Name the context cues anywhere in the message; the semantic check defers to them."""
+    """Name the context cues anywhere in the message (the check questions defer to them)."""
     cues = book.cues
     pseudo = [m.span() for m in cues.pseudo_negation.finditer(normalized)] + [
         m.span()
