@@ -19,6 +19,7 @@ from bot.answer import Source, compose_answer, source_of
 from bot.config import Settings
 from bot.retrieval import Hit, Retriever
 from bot.safety import Level, SafetyScreen, Screening, caveat_texts, caveats_in, referral_text
+from bot.safety.facts import Facts
 from bot.safety.learned import MAX_UNITS
 from bot.text import reading_units
 
@@ -226,10 +227,15 @@ _ANSWERS: list[tuple[Answer, re.Pattern[str]]] = [
 
 
 class CheckProgress(BaseModel):
-    """Where the scripted safety check stands."""
+    """Where the scripted safety check stands.
+
+    With `rule` set, one question is pending: that rule's own check, asked because the
+    learned layer half-recognised its warning sign.
+    """
 
     index: int = 0
     fell: bool = False
+    rule: str | None = None
 
 
 class ConversationState(BaseModel):
@@ -246,7 +252,7 @@ class ConversationState(BaseModel):
     last_sources: list[dict] = Field(default_factory=list)
     check: CheckProgress | None = None
     check_done: bool = False
-    risks: list[str] = Field(default_factory=list)
+    facts: Facts = Field(default_factory=Facts)
     partial: list[str] = Field(default_factory=list)
 
 
@@ -382,9 +388,11 @@ class DialogueManager:
             # One batch for what retrieval searches and the sentences the safety screen
             # reads; later calls find these embeddings in the embedder's cache.
             self.retriever.embedder.embed_queries(_queries(text) + reading_units(text)[:MAX_UNITS])
-        screening = self.safety.screen_with_learned(text)  # always, before anything is decided
+        # Always, before anything is decided, with the facts told earlier.
+        screening = self.safety.screen_with_learned(text, state.facts.known())
         state = state.model_copy(deep=True)
         state.turns += 1
+        state.facts = state.facts.adding(screening.new_facts)
         if intent == Intent.RESET:
             state = ConversationState(turns=state.turns, disclaimer_shown=state.disclaimer_shown)
         return self._compose(state, text, intent, screening)
@@ -406,10 +414,6 @@ class DialogueManager:
         level = max(screening.level, check.level)
         rules += [rule for rule in check.rules if rule not in rules]
         referred = list(rules)
-        if "medication_risk" in rules and "medication_risk" not in state.risks:
-            state.risks.append("medication_risk")
-        if screening.caveats and "medication_risk" in state.risks and level < Level.DOCTOR:
-            level, referred = Level.DOCTOR, ["medication_risk"]  # a risk told earlier holds
 
         if level >= Level.URGENT:
             state.escalation = max(Level.parse(state.escalation or "self_care"), level).label
@@ -473,9 +477,15 @@ class DialogueManager:
         if earlier:
             titles = "; ".join(self.book.rule(rule).title.lower() for rule in earlier)
             draft.add(first[0], f"Earlier you told me about: {titles}.")  # type: ignore[arg-type]
-        rules = sorted((self.book.rule(rule) for rule in rule_ids), key=lambda rule: -rule.level)
+        # One urgency per reply: only the scripts written for this level are shown; a
+        # lower rule's script ("book an appointment") would blur an emergency.
+        rules = [self.book.rule(rule) for rule in rule_ids]
         for rule in rules:
-            draft.add(first[0], referral_text(rule, settings))  # type: ignore[arg-type]
+            if rule.level == level:
+                draft.add(first[0], referral_text(rule, settings))  # type: ignore[arg-type]
+        others = [rule.title.lower() for rule in rules if rule.level != level]
+        if others:
+            draft.add(first[0], f"Warning signs in what you said: {'; '.join(others)}.")  # type: ignore[arg-type]
         if level >= Level.URGENT:
             draft.add("info", ESCALATED_NOTE)
 
@@ -639,6 +649,8 @@ class DialogueManager:
         level: Level,
         draft: _Draft,
     ) -> None:
+        if state.check is not None and state.check.rule:
+            state.check = None  # a one-question check not answered is not repeated
         if state.check is not None:
             draft.add("question", self._check_question(state.check.index, resumed=True))
             draft.quick_replies = CHECK_REPLIES
@@ -652,7 +664,14 @@ class DialogueManager:
             and _PAIN.search(typed)
             and _BODY.search(typed)
         )
-        if describes_own_pain and not state.check_done:
+        fired = {finding.rule_id for finding in screening.fired}
+        asks = [rule for rule in screening.asks if rule not in fired]
+        if intent == Intent.QUESTION and level < Level.URGENT and asks:
+            # The learned layer half-recognised a warning sign: ask rather than guess.
+            state.check = CheckProgress(rule=asks[0])
+            draft.add("question", f"To be safe: {self.book.rule(asks[0]).check}")
+            draft.quick_replies = CHECK_REPLIES
+        elif describes_own_pain and not state.check_done:
             state.check = CheckProgress()
             draft.add("question", self._check_question(0, resumed=False))
             draft.quick_replies = CHECK_REPLIES
@@ -676,8 +695,16 @@ class DialogueManager:
         if answer is None:
             return _CheckOutcome()
         progress = state.check
-        check = self.book.checks[progress.index]
         outcome = _CheckOutcome(answered=True)
+        if progress.rule:
+            rule = self.book.rule(progress.rule)
+            state.check = None
+            if answer in (rule.check_red, "not_sure"):
+                outcome.rules, outcome.level = [rule.rule_id], rule.level
+            else:
+                outcome.notes.append("Thanks, that's reassuring. " + REMINDER)
+            return outcome
+        check = self.book.checks[progress.index]
         if answer == "skip":
             state.check, state.check_done = None, True
             outcome.notes.append("OK, I'll stop the questions. " + REMINDER)

@@ -143,7 +143,7 @@ def load_messages(count: int) -> list[str]:
 def bench_latency(runtime: Runtime, messages: list[str]) -> dict[str, list[float]]:
     runtime.warm_up()
     dialogue = runtime.dialogue
-    times: dict[str, list[float]] = {"reply": [], "retrieval": [], "screen": [], "semantic": []}
+    times: dict[str, list[float]] = {"reply": [], "retrieval": [], "screen": [], "learned": []}
     embedder = runtime.embedder
     for message in messages:
         embedder.clear_cache()  # every message is timed from nothing, as a new one would be
@@ -159,8 +159,8 @@ def bench_latency(runtime: Runtime, messages: list[str]) -> dict[str, list[float
         times["screen"].append(time.perf_counter() - started)
         embedder.clear_cache()
         started = time.perf_counter()
-        runtime.safety.screen(message)
-        times["semantic"].append(time.perf_counter() - started)
+        runtime.safety.screen_with_learned(message)
+        times["learned"].append(time.perf_counter() - started)
     return times
 
 
@@ -262,7 +262,7 @@ def main() -> None:
             ("reply", "reply, one message end to end"),
             ("retrieval", "retrieval only (embed + FAISS + BM25)"),
             ("screen", "safety screen, rules only"),
-            ("semantic", "safety screen, rules + semantic check"),
+            ("learned", "safety screen, rules + learned layer"),
         ):
             values = [t * 1000 for t in times[name]]
             target = {"reply": "<= 15 / 40 ms", "screen": "< 2 ms"}.get(name, "")

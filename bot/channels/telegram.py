@@ -314,7 +314,7 @@ class TelegramFrontEnd:
         user = update.effective_user
         chat_key = self._chat_key(update)
         if user is not None and not self.flood.allow(user.id):
-            screening = await asyncio.to_thread(self.runtime.safety.screen, text)
+            screening = await asyncio.to_thread(self.runtime.safety.screen_with_learned, text)
             if screening.level < Level.URGENT:  # a warning sign is never throttled
                 if user.id not in self._warned:
                     self._warned.add(user.id)

@@ -38,13 +38,13 @@ class SafetyScreen:
             else None
         )
 
-    def screen_rules_only(self, text: str) -> Screening:
+    def screen_rules_only(self, text: str, facts: frozenset[str] = frozenset()) -> Screening:
         """Screen with the rules alone: no model needed, answers in about a millisecond."""
-        return screen(text, self.book)
+        return screen(text, self.book, facts)
 
-    def screen_with_learned(self, text: str) -> Screening:
-        """Screen with the rules, then add what the learned layer reads (if enabled)."""
-        result = screen(text, self.book)
+    def screen_with_learned(self, text: str, facts: frozenset[str] = frozenset()) -> Screening:
+        """Screen with the rules (and facts told earlier), then add the learned layer's reading."""
+        result = screen(text, self.book, facts)
         if self.learned is not None:
             result = self.learned.check(result)
         return result

@@ -34,6 +34,8 @@ HEAD_DIR = Path(str(files("bot.safety").joinpath("head")))
 LEVELS = tuple(level.label for level in Level)
 # A 10,000-character story has about 100 units; past this many the rules read the rest.
 MAX_UNITS = 48
+MIN_WORDS = 3
+DISPUTED_BAR = 0.9
 
 
 _CONTEXTS = ("negated", "hypothetical", "past", "someone_else")
@@ -41,9 +43,8 @@ _CUES = ("negated", "hypothetical", "reassured", "past", "someone_else")
 RULE_FEATURES = len(Level) + len(_CONTEXTS) + len(_CUES)
 
 
-def rule_features(unit: str, book: RuleBook) -> np.ndarray:
+def rule_features(screening: Screening) -> np.ndarray:
     """Describe what the rules read in a unit: level fired, contexts of the unfired, cues."""
-    screening = screen(unit, book)
     features = np.zeros(RULE_FEATURES, dtype=np.float32)
     features[int(screening.level)] = 1.0
     for finding in screening.mentioned:
@@ -54,9 +55,9 @@ def rule_features(unit: str, book: RuleBook) -> np.ndarray:
     return features
 
 
-def head_inputs(units: list[str], vectors: np.ndarray, book: RuleBook) -> np.ndarray:
+def head_inputs(screenings: list[Screening], vectors: np.ndarray) -> np.ndarray:
     """Join each unit's embedding with its rule features: what the head reads."""
-    extra = np.vstack([rule_features(unit, book) for unit in units])
+    extra = np.vstack([rule_features(screening) for screening in screenings])
     return np.hstack([vectors.astype(np.float32), extra])
 
 
@@ -140,34 +141,35 @@ class LearnedCheck:
     def read(self, text: str) -> list[UnitReading]:
         """Read every unit of a message; return those the head finds a red flag in."""
         units = reading_units(text)[:MAX_UNITS]
-        if not units:
-            return []
+        if len(text.split()) < MIN_WORDS:
+            return []  # "No", "ok thanks": answers and thanks, read by the rules alone
         vectors = self.embedder.embed_queries(units)
         return self.read_vectors(units, vectors)
 
     def read_vectors(self, units: list[str], vectors: np.ndarray) -> list[UnitReading]:
         """Apply the head to units already embedded."""
         head = self.head
-        inputs = head_inputs(units, vectors, self.book)
+        screenings = [screen(unit, self.book) for unit in units]
+        inputs = head_inputs(screenings, vectors)
         reach = at_least(head.level_probabilities(inputs))
         rule_scores = head.rule_scores(inputs)
         readings = []
         for row, unit in enumerate(units):
+            # Where the rules read a warning sign as negated, hypothetical, past or someone
+            # else's and fired nothing, the head must be surer to overrule them; short of
+            # that, it asks.
+            disputed = bool(screenings[row].mentioned) and not screenings[row].fired
+            bar = DISPUTED_BAR if disputed else 0.0
             level = max(
-                (
-                    lvl
-                    for lvl in Level
-                    if lvl > Level.SELF_CARE and reach[row, lvl] >= _t(head, lvl)
-                ),
+                (lvl for lvl in Level if lvl and reach[row, lvl] >= max(_t(head, lvl), bar)),
                 default=Level.SELF_CARE,
             )
             uncertain = level < Level.URGENT and reach[row, Level.URGENT] >= head.thresholds["ask"]
             if level == Level.SELF_CARE and not uncertain:
                 continue
             wanted = max(level, Level.URGENT) if uncertain else level
-            readings.append(
-                UnitReading(unit, level, self._rule_for(rule_scores[row], wanted), uncertain)
-            )
+            rule_id = self._rule_for(rule_scores[row], wanted)
+            readings.append(UnitReading(unit, level, rule_id, uncertain))
         return readings
 
     def _rule_for(self, scores: np.ndarray, level: Level) -> str:
@@ -182,15 +184,15 @@ class LearnedCheck:
     def check(self, screening: Screening) -> Screening:
         """Return the screening with the head's findings added (never removed or lowered)."""
         readings = self.read(screening.text)
-        found = {finding.rule_id: finding for finding in screening.fired}
+        found = {finding.rule_id for finding in screening.fired}
         extra: dict[str, Finding] = {}
         asks: list[str] = []
         for reading in readings:
             if reading.uncertain and reading.rule_id not in found:
                 asks.append(reading.rule_id)
-            if reading.level == Level.SELF_CARE:
-                continue
-            known = found.get(reading.rule_id) or extra.get(reading.rule_id)
+            if reading.level <= screening.level:
+                continue  # it adds a finding only where it raises the level
+            known = extra.get(reading.rule_id)
             if known is not None and known.level >= reading.level:
                 continue
             extra[reading.rule_id] = Finding(

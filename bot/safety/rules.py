@@ -39,6 +39,7 @@ class Concept:
     negative_form: bool = False
     past_ok: bool = False
     about_others: bool = False
+    remembered: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Rule:
     triggers: tuple[Trigger, ...]
     examples: tuple[str, ...]
     not_examples: tuple[str, ...]
+    check: str = ""
+    check_red: str = "yes"
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,74 @@ def _alternation(patterns: list[str], macros: dict[str, str] | None = None) -> r
     return re.compile(r"(?<![\w'])(?:" + "|".join(expanded) + r")(?!\w)")
 
 
+class RuleBookError(ValueError):
+    """rules.toml has a mistake; the message names the line."""
+
+
+_ALLOWED = {
+    "top": {"spelling", "idioms", "context", "semantic", "macros", "concepts", "rules"}
+    | {"caveats", "checks"},
+    "concept": {"patterns", "negative_form", "past_ok", "about_others", "remembered"},
+    "rule": {"id", "level", "title", "source", "referral", "triggers", "examples"}
+    | {"not_examples", "check", "check_red"},
+    "rule_required": {"id", "level", "title", "source", "referral", "triggers", "check"},
+    "trigger": {"all", "level", "unless"},
+    "check": {"id", "question", "red_answer", "rule", "after_fall"},
+}
+
+
+def _line_of(text: str, *needles: str) -> int:
+    """Return the line number of the first needle found (in order, each after the last)."""
+    position = 0
+    for needle in needles:
+        found = text.find(needle, position)
+        if found < 0:
+            break
+        position = found
+    return text.count("\n", 0, position) + 1
+
+
+def _validate(data: dict[str, Any], text: str) -> None:
+    """Refuse unknown keys, missing fields and unknown names, naming the line."""
+    from bot.safety.facts import Facts
+
+    def fail(message: str, *needles: str) -> None:
+        raise RuleBookError(f"rules.toml line {_line_of(text, *needles)}: {message}")
+
+    for key in data.keys() - _ALLOWED["top"]:
+        fail(f"unknown table [{key}]", f"[{key}")
+    for name, spec in data["concepts"].items():
+        for key in spec.keys() - _ALLOWED["concept"]:
+            fail(f"unknown key {key!r} in concept {name!r}", f"[concepts.{name}]", key)
+        if spec.get("remembered") and name not in Facts.model_fields:
+            fail(f"remembered concept {name!r} has no field in Facts", f"[concepts.{name}]")
+    levels = {level.label for level in Level}
+    rule_ids = {spec.get("id") for spec in data["rules"]}
+    for spec in data["rules"]:
+        rule_id = spec.get("id", "?")
+        anchor = f'id = "{rule_id}"'
+        for key in spec.keys() - _ALLOWED["rule"]:
+            fail(f"unknown key {key!r} in rule {rule_id!r}", anchor, key)
+        for key in _ALLOWED["rule_required"] - spec.keys():
+            fail(f"rule {rule_id!r} lacks {key!r}", anchor)
+        if spec["level"] not in levels or spec.get("check_red", "yes") not in ("yes", "no"):
+            fail(f"rule {rule_id!r} has an unknown level or check_red", anchor)
+        for trigger in spec["triggers"]:
+            for key in trigger.keys() - _ALLOWED["trigger"]:
+                fail(f"unknown key {key!r} in a trigger of {rule_id!r}", anchor, key)
+            unknown = (set(trigger["all"]) | set(trigger.get("unless", []))) - data[
+                "concepts"
+            ].keys()
+            if unknown:
+                fail(f"rule {rule_id!r} names unknown concepts {sorted(unknown)}", anchor)
+    for spec in data["checks"]:
+        for key in spec.keys() - _ALLOWED["check"]:
+            fail(f"unknown key {key!r} in check {spec.get('id')!r}", f'id = "{spec.get("id")}"')
+        for key in ("rule", "after_fall"):
+            if key in spec and spec[key] not in rule_ids:
+                fail(f"check {spec['id']!r} names unknown rule {spec[key]!r}", spec[key])
+
+
 def _load(data: dict[str, Any]) -> RuleBook:
     macros = data.get("macros", {})
     concepts = {
@@ -141,6 +212,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
             negative_form=spec.get("negative_form", False),
             past_ok=spec.get("past_ok", False),
             about_others=spec.get("about_others", False),
+            remembered=spec.get("remembered", False),
         )
         for name, spec in data["concepts"].items()
     }
@@ -149,9 +221,6 @@ def _load(data: dict[str, Any]) -> RuleBook:
         level = Level.parse(spec["level"])
         triggers = []
         for trigger in spec["triggers"]:
-            unknown = (set(trigger["all"]) | set(trigger.get("unless", []))) - concepts.keys()
-            if unknown:
-                raise ValueError(f"rule {spec['id']} names unknown concepts {unknown}")
             triggers.append(
                 Trigger(
                     concepts=tuple(trigger["all"]),
@@ -169,6 +238,8 @@ def _load(data: dict[str, Any]) -> RuleBook:
                 triggers=tuple(triggers),
                 examples=tuple(spec.get("examples", ())),
                 not_examples=tuple(spec.get("not_examples", ())),
+                check=spec["check"],
+                check_red=spec.get("check_red", "yes"),
             )
         )
     context = data["context"]
@@ -220,4 +291,14 @@ def _load(data: dict[str, Any]) -> RuleBook:
 def default_rulebook() -> RuleBook:
     """Return the rule book shipped with hipbot (bot/safety/rules.toml), parsed once."""
     text = files("bot.safety").joinpath("rules.toml").read_text(encoding="utf-8")
-    return _load(tomllib.loads(text))
+    return load_rulebook(text)
+
+
+def load_rulebook(text: str) -> RuleBook:
+    """Parse and check a rules.toml text; mistakes raise RuleBookError naming the line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RuleBookError(f"rules.toml: {error}") from None
+    _validate(data, text)
+    return _load(data)

@@ -22,6 +22,7 @@ Context = Literal[
 ]
 AFFIRMED: frozenset[str] = frozenset({"present", "hedged", "with_person"})
 _NOT_AFFIRMED_ORDER = ("negated", "hypothetical", "past", "someone_else")
+_EARLIER = "(told earlier)"  # the words of a remembered fact's occurrence
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class Screening:
     cues: frozenset[str] = frozenset()
     # Rules the learned layer half-recognised: the dialogue asks their check question.
     asks: tuple[str, ...] = ()
+    # Concepts to remember (bot/safety/facts.py) that this message affirms.
+    new_facts: frozenset[str] = frozenset()
 
     @property
     def fired(self) -> tuple[Finding, ...]:
@@ -221,12 +224,16 @@ def _context(
 # --- the screen ---------------------------------------------------------------------------
 
 
-def screen(text: str, book: RuleBook | None = None) -> Screening:
+def screen(
+    text: str, book: RuleBook | None = None, remembered: frozenset[str] = frozenset()
+) -> Screening:
     """Screen one message for red flags.
 
     Args:
         text: what the user typed (any length, any alphabet).
         book: the rule book; the shipped one by default.
+        remembered: concepts affirmed earlier in the conversation; a trigger may use them
+            when this message affirms at least one of its other concepts.
 
     Returns:
         Every rule whose concepts all appear, each with its context; `level` is the
@@ -250,9 +257,19 @@ def screen(text: str, book: RuleBook | None = None) -> Screening:
                     _Occurrence(concept.name, match.group(0), context)
                 )
         owner = _owner(clause, len(clause), book, owner)
-    findings = [f for rule in book.rules if (f := _evaluate(rule, occurrences)) is not None]
+    new_facts = frozenset(
+        name
+        for name, found in occurrences.items()
+        if book.concepts[name].remembered and any(o.context in AFFIRMED for o in found)
+    )
+    for name in remembered - new_facts:
+        occurrences.setdefault(name, []).append(_Occurrence(name, _EARLIER, "present"))
+    findings = [
+        f for rule in book.rules if (f := _evaluate(rule, occurrences, remembered)) is not None
+    ]
     caveats = _caveats(normalized, book)
-    return Screening(text, tuple(findings), caveats, normalized, _message_cues(normalized, book))
+    cues = _message_cues(normalized, book)
+    return Screening(text, tuple(findings), caveats, normalized, cues, new_facts=new_facts)
 
 
 def _caveats(normalized: str, book: RuleBook) -> tuple[str, ...]:
@@ -294,12 +311,20 @@ def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:
     return frozenset(found)
 
 
-def _evaluate(rule: Rule, occurrences: dict[str, list[_Occurrence]]) -> Finding | None:
+def _evaluate(
+    rule: Rule, occurrences: dict[str, list[_Occurrence]], remembered: frozenset[str]
+) -> Finding | None:
     """Return the rule's strongest finding: fired at the highest level, else the best miss."""
     best: Finding | None = None
     for trigger in rule.triggers:
         if not all(concept in occurrences for concept in trigger.concepts):
             continue
+        if all(
+            concept in remembered
+            and all(o.words == "(told earlier)" for o in occurrences[concept])
+            for concept in trigger.concepts
+        ):
+            continue  # nothing in this message: the old finding is not reported again
         if any(
             o.context in AFFIRMED
             for concept in trigger.unless

@@ -221,8 +221,9 @@ def train(
     # Thresholds are chosen on whole messages: every unit of a held-out message is read.
     message_units = [reading_units(e.text) for e in examples]
     texts = list(dict.fromkeys([u.text for u in units] + [t for m in message_units for t in m]))
+    screenings = [screen(text, book) for text in texts]
     inputs_of = dict(
-        zip(texts, head_inputs(texts, embedder.embed_passages(texts), book), strict=True)
+        zip(texts, head_inputs(screenings, embedder.embed_passages(texts)), strict=True)
     )
     vectors = np.vstack([inputs_of[u.text] for u in units])
     levels = np.array([int(u.level) for u in units])
