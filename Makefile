@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 ARTICLES := $(wildcard corpus/*.md corpus/*.txt corpus/*.html corpus/*.htm)
 
-.PHONY: chat test lint bench eval index telegram clean
+.PHONY: chat test lint bench eval index telegram clean safety-head
 
 $(INSTALLED): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,14 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(INSTALLED)
 
-index/manifest.json: $(INSTALLED) $(ARTICLES)
+# The learned layer of the safety screen ships trained; this rebuilds it when it is missing.
+bot/safety/head/head.npz: | $(INSTALLED)
+	$(BIN)/hipbot safety train
+
+safety-head: $(INSTALLED)
+	$(BIN)/hipbot safety train
+
+index/manifest.json: $(INSTALLED) $(ARTICLES) bot/safety/head/head.npz
 	$(BIN)/hipbot index build
 
 index: $(INSTALLED)
@@ -25,7 +32,7 @@ chat: index/manifest.json
 telegram: index/manifest.json
 	$(BIN)/hipbot telegram
 
-test: $(INSTALLED)
+test: $(INSTALLED) bot/safety/head/head.npz
 	$(BIN)/pytest
 
 lint: $(INSTALLED)
