@@ -388,8 +388,15 @@ class DialogueManager:
             # One batch for what retrieval searches and the sentences the safety screen
             # reads; later calls find these embeddings in the embedder's cache.
             self.retriever.embedder.embed_queries(_queries(text) + reading_units(text)[:MAX_UNITS])
-        # Always, before anything is decided, with the facts told earlier.
-        screening = self.safety.screen_with_learned(text, state.facts.known())
+        # Always, before anything is decided, with the facts told earlier. The learned layer
+        # reads what people tell about themselves; commands, greetings and attempts to
+        # rewrite the rules get the rules alone (which still catch any red flag in them).
+        facts = state.facts.known()
+        screening = (
+            self.safety.screen_with_learned(text, facts)
+            if intent == Intent.QUESTION
+            else self.safety.screen_rules_only(text, facts)
+        )
         state = state.model_copy(deep=True)
         state.turns += 1
         state.facts = state.facts.adding(screening.new_facts)

@@ -1,7 +1,7 @@
 """Retired fresh rounds as regression tests: thresholds a little under today's figures.
 
 Each round's first run is recorded in the README; these thresholds only guard against a
-change that makes things worse. Rounds 1 and 2 are in the learned layer's training data.
+change that makes things worse. Every retired round is in the learned layer's training data.
 """
 
 import pytest
@@ -15,9 +15,9 @@ ROUNDS = DATA / "rounds"
 # round: (emergency exact, urgent-or-worse, doctor-or-worse, benign over-triage at most,
 #         conversations at the right level)
 THRESHOLDS = {
-    "safety-r1": (0.87, 0.94, 0.82, 0.14, 0.70),
-    "safety-r2": (0.84, 0.85, 0.82, 0.07, 0.78),
-    "safety-r3": (0.89, 0.95, 0.83, 0.06, 0.80),
+    "safety-r1": (0.95, 0.93, 0.90, 0.12, 0.78),
+    "safety-r2": (0.92, 0.89, 0.85, 0.07, 0.80),
+    "safety-r3": (0.93, 0.93, 0.85, 0.09, 0.74),
 }
 
 
@@ -71,7 +71,7 @@ def test_the_shipped_head_was_trained_on_the_current_training_data():
     from bot.safety.training import data_hash, training_files
 
     head = Head.load()
-    current = data_hash(training_files(root=DATA.parent.parent), default_rulebook())
+    current = data_hash(training_files(root=DATA.parent.parent))
     assert head.manifest["data_hash"] == current, (
         "run `make safety-head` and commit bot/safety/head"
     )

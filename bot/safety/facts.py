@@ -2,7 +2,8 @@
 
 Each field is a concept of rules.toml marked `remembered = true` (the rule book refuses a
 remembered concept with no field here). A fact is set when the person affirms it for
-themself or someone with them, and stays set until /reset or /forget: "I'm on warfarin"
+themself, or for someone with them when that message raised a red flag for that person
+(a parent describing a child), and stays set until /reset or /forget: "I'm on warfarin"
 and three messages later "can I take ibuprofen?" make one medication referral.
 """
 
@@ -29,6 +30,8 @@ class Facts(BaseModel):
     stomach_ulcer: bool = False
     organ_disease: bool = False
     asthma: bool = False
+    knee_or_thigh_pain: bool = False
+    groin_pain: bool = False
 
     def known(self) -> frozenset[str]:
         """Return the names of the facts that are set."""

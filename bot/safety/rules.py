@@ -10,6 +10,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from bot.safety.duration import DurationReader
+
 
 class Level(IntEnum):
     """Triage levels, ordered: a higher level always wins."""
@@ -119,6 +121,7 @@ class RuleBook:
     caveats: tuple[Caveat, ...]
     benign_examples: tuple[str, ...]
     checks: tuple[Check, ...]
+    durations: DurationReader
 
     def rule(self, rule_id: str) -> Rule:
         """Return the rule with this id."""
@@ -141,7 +144,7 @@ class RuleBookError(ValueError):
 
 _ALLOWED = {
     "top": {"spelling", "idioms", "context", "semantic", "macros", "concepts", "rules"}
-    | {"caveats", "checks"},
+    | {"caveats", "checks", "duration"},
     "concept": {"patterns", "negative_form", "past_ok", "about_others", "remembered"},
     "rule": {"id", "level", "title", "source", "referral", "triggers", "examples"}
     | {"not_examples", "check", "check_red"},
@@ -274,6 +277,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
         spelling_targets=tuple(data["spelling"]["targets"]),
         caveats=caveats,
         benign_examples=tuple(data["semantic"]["benign_examples"]),
+        durations=DurationReader.from_table(data["duration"]),
         checks=tuple(
             Check(
                 check_id=spec["id"],

@@ -85,7 +85,7 @@ class _Occurrence:
 # --- normalisation --------------------------------------------------------------------------
 
 _CONTRACTIONS = [
-    (re.compile(r"\b(?:can ?not|cant|couldn'?t|unable to|not able to)\b"), "can't"),
+    (re.compile(r"\b(?:can ?not|cant|couldn'?t|unable to|not (?:be )?able to)\b"), "can't"),
     (re.compile(r"\bwont\b"), "won't"),
     (
         re.compile(r"\b(do|does|did|is|are|was|were|have|has|had|would|should)nt\b"),
@@ -120,7 +120,7 @@ def _correct(word: str, book: RuleBook) -> str:
 
 
 def normalize(text: str, book: RuleBook | None = None) -> str:
-    """Lowercase, fix typography, contractions, slang and misspellings, blank idioms."""
+    """Lowercase; fix contractions, slang and misspellings; blank idioms; mark durations."""
     book = book or default_rulebook()
     text = unicodedata.normalize("NFKC", text)
     text = "".join(
@@ -131,6 +131,7 @@ def normalize(text: str, book: RuleBook | None = None) -> str:
     for pattern, replacement in _CONTRACTIONS:
         text = pattern.sub(replacement, text)
     text = book.idioms.sub(" ", text)
+    text = book.durations.mark(text)
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
@@ -257,16 +258,23 @@ def screen(
                     _Occurrence(concept.name, match.group(0), context)
                 )
         owner = _owner(clause, len(clause), book, owner)
-    new_facts = frozenset(
-        name
-        for name, found in occurrences.items()
-        if book.concepts[name].remembered and any(o.context in AFFIRMED for o in found)
-    )
-    for name in remembered - new_facts:
+    for name in remembered:
         occurrences.setdefault(name, []).append(_Occurrence(name, _EARLIER, "present"))
     findings = [
         f for rule in book.rules if (f := _evaluate(rule, occurrences, remembered)) is not None
     ]
+    # Facts about someone else count once a red flag was raised for a person with the user.
+    about = AFFIRMED | (
+        {"someone_else"}
+        if any(f.context == "with_person" and f.fired for f in findings)
+        else set()
+    )
+    new_facts = frozenset(
+        name
+        for name, found in occurrences.items()
+        if book.concepts[name].remembered
+        and any(o.context in about and o.words != _EARLIER for o in found)
+    )
     caveats = _caveats(normalized, book)
     cues = _message_cues(normalized, book)
     return Screening(text, tuple(findings), caveats, normalized, cues, new_facts=new_facts)

@@ -138,15 +138,14 @@ def _holds(unit: str, evidence: str) -> bool:
     return any(" ".join(words[i : i + half]) in unit for i in range(len(words) - half + 1))
 
 
-def data_hash(paths: list[Path], book: RuleBook) -> str:
-    """Hash what the head learns from: the files, the rule examples and this code's version."""
+def data_hash(paths: list[Path]) -> str:
+    """Hash what the head learns from: the files, rules.toml and this code's version."""
     digest = hashlib.sha256(f"v{TRAINING_VERSION}".encode())
     for path in paths:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    for rule in book.rules:
-        digest.update(json.dumps([rule.rule_id, rule.examples, rule.not_examples]).encode())
-    digest.update(json.dumps(book.benign_examples).encode())
+    # The head reads what the rules read (its rule features), so the rules are data too.
+    digest.update(files("bot.safety").joinpath("rules.toml").read_bytes())
     return digest.hexdigest()
 
 
@@ -261,7 +260,7 @@ def train(
         "messages": len(examples),
         "units": {label: int((levels == n).sum()) for n, label in enumerate(LEVELS)},
         "sources": [path.name for path in paths],
-        "data_hash": data_hash(paths, book),
+        "data_hash": data_hash(paths),
         "training_seconds": round(time.monotonic() - started, 1),
     }
     out.mkdir(parents=True, exist_ok=True)
