@@ -21,9 +21,15 @@ from bot.retrieval import Hit, Retriever
 from bot.safety import Level, SafetyScreen, Screening, caveat_texts, caveats_in, referral_text
 from bot.safety.facts import Facts
 from bot.safety.learned import MAX_UNITS
+from bot.safety.rules import RuleBook
 from bot.text import reading_units
 
-MAX_MESSAGE_CHARS = 10_000
+# The safety screen reads every character; the article search reads this much of it.
+MAX_SEARCH_CHARS = 10_000
+LONG_MESSAGE_NOTE = (
+    "Your message was very long: I read all of it for warning signs, but searched the "
+    "articles with its beginning only."
+)
 CHECK_REPLIES = ("Yes", "No", "Not sure", "Skip")
 
 DISCLAIMER = (
@@ -331,11 +337,11 @@ class _Draft:
 
 
 def clean_message(text: str) -> str:
-    """Drop control characters and surplus whitespace, and cap the length."""
+    """Drop control characters and surplus whitespace (the whole text is kept)."""
     text = "".join(
         " " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char for char in text
     )
-    return re.sub(r"\s+", " ", text).strip()[:MAX_MESSAGE_CHARS]
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def classify(text: str) -> Intent:
@@ -460,41 +466,8 @@ class DialogueManager:
 
     def _referral(self, draft: _Draft, level: Level, rule_ids: list[str], now: list[str]) -> None:
         """Add the referral: its first line says what to do and how fast."""
-        settings = self.settings
-        first = {
-            Level.EMERGENCY: (
-                "emergency",
-                f"Call {settings.emergency_number} now or go to {settings.emergency_department}.",
-            ),
-            Level.URGENT: (
-                "urgent",
-                f"Please get seen by a clinician today ({settings.urgent_care}) and stop "
-                "running until then.",
-            ),
-            Level.DOCTOR: (
-                "doctor",
-                "Please ask a pharmacist or doctor before taking it."
-                if set(rule_ids) == {"medication_risk"}
-                else "Please book an appointment with a doctor or physiotherapist in the next "
-                "few days.",
-            ),
-        }[level]
-        draft.add(*first)  # type: ignore[arg-type]
-        earlier = [rule for rule in rule_ids if rule not in now]
-        if earlier:
-            titles = "; ".join(self.book.rule(rule).title.lower() for rule in earlier)
-            draft.add(first[0], f"Earlier you told me about: {titles}.")  # type: ignore[arg-type]
-        # One urgency per reply: only the scripts written for this level are shown; a
-        # lower rule's script ("book an appointment") would blur an emergency.
-        rules = [self.book.rule(rule) for rule in rule_ids]
-        for rule in rules:
-            if rule.level == level:
-                draft.add(first[0], referral_text(rule, settings))  # type: ignore[arg-type]
-        others = [rule.title.lower() for rule in rules if rule.level != level]
-        if others:
-            draft.add(first[0], f"Warning signs in what you said: {'; '.join(others)}.")  # type: ignore[arg-type]
-        if level >= Level.URGENT:
-            draft.add("info", ESCALATED_NOTE)
+        for segment in referral_segments(self.book, self.settings, level, rule_ids, now):
+            draft.add(segment.kind, segment.text)
 
     def _handle(
         self,
@@ -537,6 +510,9 @@ class DialogueManager:
         self, state: ConversationState, text: str, screening: Screening, draft: _Draft
     ) -> None:
         rewritten_used = False
+        if len(text) > MAX_SEARCH_CHARS:
+            draft.add("info", LONG_MESSAGE_NOTE)
+            text = text[:MAX_SEARCH_CHARS]
         queries = _queries(text)
         searches = [self.retriever.search(query) for query in queries]
         if not any(search.covered for search in searches) and text not in queries:
@@ -836,3 +812,70 @@ def _topics(retriever: Retriever) -> list[str]:
         if len(passage.path) > 1 and top not in seen and not re.match(r"(?i)faqs?$", top):
             seen.append(top)
     return seen or [passage.article_title for passage in retriever.index.passages[:1]]
+
+
+def referral_segments(
+    book: RuleBook, settings: Settings, level: Level, rule_ids: list[str], now: list[str]
+) -> list[Segment]:
+    """Return a referral: the first line says what to do and how fast, one urgency only.
+
+    Args:
+        book: the rule book (titles and scripted referrals).
+        settings: the deployment's emergency wording.
+        level: the reply's level (doctor, urgent or emergency).
+        rule_ids: every red flag the referral is for.
+        now: the red flags this message raised (the others are named as told earlier).
+    """
+    kind: SegmentKind = {Level.EMERGENCY: "emergency", Level.URGENT: "urgent"}.get(level, "doctor")
+    first = {
+        Level.EMERGENCY: f"Call {settings.emergency_number} now or go to "
+        f"{settings.emergency_department}.",
+        Level.URGENT: f"Please get seen by a clinician today ({settings.urgent_care}) and stop "
+        "running until then.",
+        Level.DOCTOR: "Please ask a pharmacist or doctor before taking it."
+        if set(rule_ids) == {"medication_risk"}
+        else "Please book an appointment with a doctor or physiotherapist in the next few days.",
+    }[level]
+    segments = [Segment(kind, first)]
+    earlier = [rule for rule in rule_ids if rule not in now]
+    if earlier:
+        titles = "; ".join(book.rule(rule).title.lower() for rule in earlier)
+        segments.append(Segment(kind, f"Earlier you told me about: {titles}."))
+    # One urgency per reply: only the scripts written for this level are shown; a lower
+    # rule's script ("book an appointment") would blur an emergency.
+    rules = [book.rule(rule) for rule in rule_ids]
+    segments += [Segment(kind, referral_text(r, settings)) for r in rules if r.level == level]
+    others = [rule.title.lower() for rule in rules if rule.level != level]
+    if others:
+        segments.append(Segment(kind, f"Warning signs in what you said: {'; '.join(others)}."))
+    if level >= Level.URGENT:
+        segments.append(Segment("info", ESCALATED_NOTE))
+    return segments
+
+
+def respond_before_model(
+    safety: SafetyScreen, settings: Settings, state: ConversationState, text: str
+) -> Turn | None:
+    """Answer an urgent or emergency message with the rules alone, before any model loads.
+
+    Returns:
+        The referral turn when the rules find an urgent or emergency red flag (or the
+        conversation is already escalated), else None: the full dialogue must answer.
+    """
+    text = clean_message(text)
+    screening = safety.screen_rules_only(text, state.facts.known())
+    level = screening.level
+    if level < Level.URGENT and not state.escalation:
+        return None
+    state = state.model_copy(deep=True)
+    state.turns += 1
+    state.facts = state.facts.adding(screening.new_facts)
+    rules = [finding.rule_id for finding in screening.fired]
+    if level >= Level.URGENT:
+        state.escalation = max(Level.parse(state.escalation or "self_care"), level).label
+        state.escalation_rules += [r for r in rules if r not in state.escalation_rules]
+        state.check = None
+    escalation = Level.parse(state.escalation or "self_care")
+    segments = referral_segments(safety.book, settings, escalation, state.escalation_rules, rules)
+    reply = Reply(tuple(segments), triage=escalation, red_flags=tuple(rules))
+    return Turn(reply, state)

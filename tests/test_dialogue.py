@@ -288,3 +288,22 @@ def test_classify(text, intent):
 )
 def test_parse_check_answer(text, answer):
     assert parse_check_answer(text) == answer
+
+
+def test_an_emergency_is_answered_before_the_model_has_loaded(tmp_path):
+    from bot.dialogue import respond_before_model
+    from bot.runtime import Runtime
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    cold = Runtime(settings)  # nothing loaded: no model, no index
+    state = ConversationState()
+    turn = respond_before_model(
+        cold.safety, settings, state, "fell off my bike and can't stand up"
+    )
+    assert turn is not None and turn.reply.triage == Level.EMERGENCY
+    assert turn.reply.text.startswith("Call")
+    assert not cold.embedder.loaded
+    later = respond_before_model(cold.safety, settings, turn.state, "what stretches help?")
+    assert later is not None and later.reply.triage == Level.EMERGENCY  # sticky
+    assert respond_before_model(cold.safety, settings, state, "what stretches help?") is None

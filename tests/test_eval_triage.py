@@ -77,3 +77,16 @@ def test_the_shipped_head_was_trained_on_the_current_training_data():
     )
     assert head.level_weights.shape[0] == len(Level)
     assert set(head.rules) <= {rule.rule_id for rule in default_rulebook().rules}
+
+
+def test_a_warning_sign_past_the_ten_thousandth_character_is_found(runtime):
+    from bot.dialogue import ConversationState
+
+    text = (
+        "I love running and my hip is fine. " * 400 + "Since this morning I can't stand on my leg."
+    )
+    assert len(text) > 12_000
+    reply = runtime.dialogue.respond(ConversationState(), text).reply
+    assert reply.triage >= Level.URGENT
+    question = runtime.dialogue.respond(ConversationState(), text.replace("can't", "can")).reply
+    assert "searched the articles with its beginning only" in question.text

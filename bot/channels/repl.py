@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.config import Settings
-from bot.dialogue import ConversationState, Reply
+from bot.dialogue import ConversationState, Reply, respond_before_model
 from bot.errors import HipbotError
 from bot.runtime import Runtime
 from bot.store import ConversationStore
@@ -113,6 +113,13 @@ def run_repl(
         if line.strip().lower() in QUIT:
             break
         if loader.is_alive():
+            # A red flag is answered by the rules at once, without waiting for the model.
+            early = respond_before_model(runtime.safety, settings, state, line)
+            if early is not None:
+                state = early.state
+                store.save(CHAT_ID, state)
+                render(early.reply, console)
+                continue
             if interactive:
                 with console.status("Loading the articles and the language model..."):
                     loader.join()
