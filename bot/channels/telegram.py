@@ -59,8 +59,9 @@ COMMANDS = [
 ABOUT = (
     "hipbot answers runners' questions about hip pain from trusted articles and screens "
     "every message for warning signs. It does not diagnose. Your conversation state is "
-    "stored so that a chat can continue after a restart; /forget deletes it. Message text "
-    "is not written to logs."
+    "stored so that a chat can continue after a restart, with facts you told it that change "
+    "its safety advice (a fall, a child, blood thinners, pregnancy...); /forget deletes all "
+    "of it. Message text is not stored or written to logs."
 )
 NOT_TEXT = (
     "I can only read text messages. Please type your question, for example: "
@@ -261,9 +262,11 @@ class TelegramFrontEnd:
         """Delete everything stored about this conversation, then say so."""
         chat_key = self._chat_key(update)
         async with self._locks[chat_key]:
+            state = await asyncio.to_thread(self.store.load, chat_key)
             existed = await asyncio.to_thread(self.store.forget, chat_key)
         text = (
-            "Done: I deleted everything I had stored about this chat."
+            "Done: I deleted everything I had stored about this chat: the conversation and "
+            f"the facts that change my safety advice ({state.facts.describe()})."
             if existed
             else "There was nothing stored about this chat; nothing to delete."
         )
