@@ -203,17 +203,22 @@ def safety() -> None:
 @safety.command("train")
 @_friendly_errors
 def safety_train() -> None:
-    """Train the learned layer on bot/safety/training/ and write bot/safety/head/."""
-    from bot.embedder import Embedder
+    """Fine-tune the learned layer on bot/safety/training/ into HIPBOT_SAFETY_MODEL_DIR."""
     from bot.safety.training import train
 
     settings = _settings()
     _configure_logging(settings)
-    manifest = train(Embedder(settings, backend=settings.build_backend), model_name=settings.model)
+    if settings.hub_offline:
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    click.echo("Fine-tuning the safety model (a few minutes on 2 cores)...", err=True)
+    manifest = train(settings.model_location(), settings.safety_model_dir)
     units = ", ".join(f"{count} {level}" for level, count in manifest["units"].items())
     click.echo(
-        f"Trained the safety head on {manifest['messages']} messages ({units} units) "
-        f"in {manifest['training_seconds']} s."
+        f"Trained the safety model on {manifest['messages']} messages ({units} units) "
+        f"in {manifest['training_seconds']} s; thresholds chosen on "
+        f"{manifest['held_out_messages']} held-out messages."
     )
     for name, threshold in manifest["thresholds"].items():
         recall = manifest["held_out_recall"][name]

@@ -43,9 +43,12 @@ class Settings(BaseSettings):
     covered_threshold: float = 0.12
     coverage_lexical_weight: float = 0.37
 
-    # Safety: the learned layer beside the rules (bot/safety/head/, `hipbot safety train`).
+    # Safety: the learned layer beside the rules (`hipbot safety train` builds it).
     learned_check: bool = Field(
-        default=True, description="Read messages with the trained head as well as the rules."
+        default=True, description="Read messages with the learned layer as well as the rules."
+    )
+    safety_model_dir: Path = Field(
+        default=Path("index/safety"), description="Where `hipbot safety train` writes the model."
     )
 
     # Safety wording: a deployment names its own emergency number and services.

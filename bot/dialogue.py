@@ -20,9 +20,7 @@ from bot.config import Settings
 from bot.retrieval import Hit, Retriever
 from bot.safety import Level, SafetyScreen, Screening, caveat_texts, caveats_in, referral_text
 from bot.safety.facts import Facts
-from bot.safety.learned import MAX_UNITS
 from bot.safety.rules import RuleBook
-from bot.text import reading_units
 
 # The safety screen reads every character; the article search reads this much of it.
 MAX_SEARCH_CHARS = 10_000
@@ -391,9 +389,9 @@ class DialogueManager:
         text = clean_message(text)
         intent = classify(text)
         if intent == Intent.QUESTION:
-            # One batch for what retrieval searches and the sentences the safety screen
-            # reads; later calls find these embeddings in the embedder's cache.
-            self.retriever.embedder.embed_queries(_queries(text) + reading_units(text)[:MAX_UNITS])
+            # One batch for every query retrieval may search; later calls find these
+            # embeddings in the embedder's cache.
+            self.retriever.embedder.embed_queries(_queries(text[:MAX_SEARCH_CHARS]))
         # Always, before anything is decided, with the facts told earlier. The learned layer
         # reads what people tell about themselves; commands, greetings and attempts to
         # rewrite the rules get the rules alone (which still catch any red flag in them).

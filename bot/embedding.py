@@ -1,4 +1,4 @@
-"""The embedding interface the core depends on (the model behind it lives in bot/embedder.py)."""
+"""The embedding interface retrieval depends on (the model behind it is bot/embedder.py)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from bot.config import Settings
 from bot.corpus import Passage
-from bot.embedder import Embedder
+from bot.embedding import TextEmbedder
 from bot.index import KnowledgeIndex
 
 
@@ -51,7 +51,7 @@ def out_of_scope_topics() -> list[str]:
 class Retriever:
     """Searches a loaded index; BM25 sharpens the dense ranking, both decide coverage."""
 
-    def __init__(self, index: KnowledgeIndex, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, index: KnowledgeIndex, embedder: TextEmbedder, settings: Settings) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
@@ -71,7 +71,7 @@ class Retriever:
         Returns:
             Hits best first, and whether the articles cover the question at all.
         """
-        query_vector = self.embedder.embed_query(query)
+        query_vector = self.embedder.embed_queries([query])[0]
         candidates = self.settings.candidates
         dense = dict(self.index.dense(query_vector, candidates))
         lexical = dict(self.index.lexical(query, candidates))

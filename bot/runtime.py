@@ -35,7 +35,7 @@ class Runtime:
     @cached_property
     def safety(self) -> SafetyScreen:
         """Return the red-flag screen (rules always, the learned layer with the model)."""
-        return SafetyScreen(self.settings, self.embedder)
+        return SafetyScreen(self.settings)
 
     @cached_property
     def dialogue(self) -> DialogueManager:
@@ -46,4 +46,4 @@ class Runtime:
         """Load everything a first reply needs, so that it comes fast."""
         self.dialogue.respond(ConversationState(), "how do I warm up before a run?")
         if self.safety.learned is not None:
-            _ = self.safety.learned.head
+            _ = self.safety.learned.model

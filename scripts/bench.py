@@ -34,6 +34,7 @@ from bot.safety import screen  # noqa: E402
 
 HIPBOT = str(Path(sys.executable).parent / "hipbot")
 SEED = ROOT / "corpus" / "hip-pain-after-running.md"
+SAFETY_MODEL = ROOT / "index" / "safety"
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -57,6 +58,7 @@ def environment(folder: Path) -> dict[str, str]:
         "HIPBOT_CORPUS_DIR": str(folder / "corpus"),
         "HIPBOT_INDEX_DIR": str(folder / "index"),
         "HIPBOT_STATE_DB": str(folder / "state.sqlite3"),
+        "HIPBOT_SAFETY_MODEL_DIR": str(SAFETY_MODEL),
     }
 
 
@@ -256,6 +258,7 @@ def main() -> None:
             corpus_dir=folder / "seed" / "corpus",
             index_dir=folder / "seed" / "index",
             state_db=folder / "seed" / "state.sqlite3",
+            safety_model_dir=SAFETY_MODEL,
         )
         times = bench_latency(Runtime(settings), load_messages(args.queries))
         for name, label in (

@@ -25,6 +25,7 @@ def make_settings(folder: Path, **overrides) -> Settings:
         corpus_dir=folder / "corpus",
         index_dir=folder / "index",
         state_db=folder / "state" / "hipbot.sqlite3",
+        safety_model_dir=ROOT / "index" / "safety",
         **overrides,
     )
 

@@ -307,3 +307,18 @@ def test_an_emergency_is_answered_before_the_model_has_loaded(tmp_path):
     later = respond_before_model(cold.safety, settings, turn.state, "what stretches help?")
     assert later is not None and later.reply.triage == Level.EMERGENCY  # sticky
     assert respond_before_model(cold.safety, settings, state, "what stretches help?") is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "level"),
+    [("No", Level.URGENT), ("Not sure", Level.URGENT), ("Yes", Level.SELF_CARE)],
+)
+def test_a_half_recognised_sign_is_asked_about_with_its_own_check(runtime, answer, level):
+    from bot.dialogue import CheckProgress
+
+    state = ConversationState(check=CheckProgress(rule="cannot_bear_weight"))
+    turn = runtime.dialogue.respond(state, answer)
+    assert turn.reply.triage == level
+    assert turn.state.check is None  # one question, answered once
+    if level == Level.URGENT:
+        assert turn.reply.red_flags == ("cannot_bear_weight",)

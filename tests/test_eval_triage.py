@@ -65,18 +65,16 @@ def test_an_emergency_reply_holds_one_urgency(runtime):
     assert "get seen today" not in reply.text.lower()
 
 
-def test_the_shipped_head_was_trained_on_the_current_training_data():
-    from bot.safety.learned import Head
-    from bot.safety.rules import default_rulebook
+def test_the_safety_model_was_trained_on_the_current_training_data(runtime):
     from bot.safety.training import data_hash, training_files
 
-    head = Head.load()
+    model = runtime.safety.learned.model
     current = data_hash(training_files(root=DATA.parent.parent))
-    assert head.manifest["data_hash"] == current, (
-        "run `make safety-head` and commit bot/safety/head"
-    )
-    assert head.level_weights.shape[0] == len(Level)
-    assert set(head.rules) <= {rule.rule_id for rule in default_rulebook().rules}
+    assert model.manifest["data_hash"] == current, "run `make safety-model`"
+    assert model.level_weights.shape[0] == len(Level)
+    assert set(model.rules) <= {rule.rule_id for rule in runtime.safety.book.rules}
+    thresholds = model.thresholds
+    assert 0 < thresholds["ask"] <= thresholds["urgent"] < 1
 
 
 def test_a_warning_sign_past_the_ten_thousandth_character_is_found(runtime):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.embedding import TextEmbedder
 from bot.safety.learned import LearnedCheck
 from bot.safety.rules import Level, Rule, RuleBook, default_rulebook
 from bot.safety.screen import Finding, Screening, caveats_in, normalize, screen
@@ -30,12 +29,10 @@ class SafetyScreen:
     Either can raise a level; neither can lower what the other found.
     """
 
-    def __init__(self, settings: Settings, embedder: TextEmbedder | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.book = default_rulebook()
         self.learned = (
-            LearnedCheck(embedder, book=self.book)
-            if embedder is not None and settings.learned_check
-            else None
+            LearnedCheck(settings.safety_model_dir, self.book) if settings.learned_check else None
         )
 
     def screen_rules_only(self, text: str, facts: frozenset[str] = frozenset()) -> Screening:

@@ -41,6 +41,8 @@ class DurationReader:
         point = "|".join(table["not_after"])
         lead = r"(?:(?:for|over|in) (?:the )?(?:past |last )?|(?:the )?(?:past|last) )?"
         expression = re.compile(
+            # "the first two weeks", "every 3 weeks", "after a month": windows and points
+            r"(?<!first )(?<!every )(?<!after )(?<!within )(?<!next )(?<!per )"
             rf"(?<![\w']){lead}(?P<number>\d+(?:\.\d+)?|{number})(?: and a half)? ?"
             rf"(?P<unit>{unit})(?P<half> and a half)?(?![\w'])(?! (?:{point})\b)"
         )

@@ -1,17 +1,20 @@
-"""Training the learned layer: labelled messages -> reading units -> two logistic heads.
+"""Training the learned layer: labelled messages -> reading units -> a fine-tuned MiniLM.
 
 Sources (all JSON lines of {"text", "level", "rules"?, "evidence"?}):
 - `bot/safety/training/*.jsonl`: messages written to teach (pairs of red flags and their
   negated, hypothetical, past, someone-else counterparts; long stories with the deciding
-  words marked as `evidence`);
+  words marked as `evidence`; ordinary questions and conversational turns);
 - the project's labelled sets and retired fresh rounds named in `sources.txt` there;
 - every rule's examples and not_examples in rules.toml.
 
 A unit is labelled when we know what it says: every unit of a self-care message is
 self-care; in a red-flag message, the units holding the evidence (or, without evidence,
 the units the rules fire on at the message's level, or the whole of a short message) carry
-its level, and its other units are left out rather than guessed. Thresholds are chosen on
-held-out folds (grouped by message), so that they reflect messages the head has not seen.
+its level, and its other units are left out rather than guessed.
+
+The encoder (all-MiniLM-L6-v2) is fine-tuned with two linear heads, one for the level and
+one for the rule, on 85% of the messages; thresholds are chosen on the other 15% (whole
+messages, every unit read), so they reflect messages the model has not seen.
 """
 
 from __future__ import annotations
@@ -26,16 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.embedding import TextEmbedder
-from bot.safety.learned import HEAD_DIR, LEVELS, at_least, head_inputs
+from bot.safety.learned import LEVELS, MANIFEST, MAX_TOKENS, MAX_UNITS, at_least
 from bot.safety.rules import Level, RuleBook, default_rulebook
 from bot.safety.screen import screen
 from bot.text import reading_units
 
 TRAINING_DIR = Path(str(files("bot.safety").joinpath("training")))
 TRAINING_VERSION = 1
-FOLDS = 5
-REGULARISATION = 4.0
+EPOCHS = 2
+BATCH = 32
+HELD_OUT = 0.15
+# The pooled vector is L2-normalised then scaled, so the heads' logits have room to move.
+SCALE = 10.0
 # Highest share of self-care messages a threshold may raise, on held-out folds.
 FALSE_ALARM_CAP = {"doctor": 0.05, "urgent": 0.04, "emergency": 0.03, "ask": 0.10}
 
@@ -149,27 +154,6 @@ def data_hash(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _fit(vectors: np.ndarray, labels: np.ndarray):
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=REGULARISATION, max_iter=3000, class_weight="balanced")
-    return model.fit(vectors, labels)
-
-
-def _full_weights(model, classes: int, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return weights with a row for every class (a class absent from a fold gets -inf)."""
-    weights = np.zeros((classes, dimension), dtype=np.float32)
-    bias = np.full(classes, -1e4, dtype=np.float32)
-    if len(model.classes_) == 2:  # sklearn keeps one row for two classes
-        weights[model.classes_[1]] = model.coef_[0]
-        bias[model.classes_[1]] = model.intercept_[0]
-        bias[model.classes_[0]] = 0.0
-    else:
-        weights[model.classes_] = model.coef_
-        bias[model.classes_] = model.intercept_
-    return weights, bias
-
-
 def _choose_thresholds(
     reach: dict[int, np.ndarray], examples: list[Example]
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -198,78 +182,121 @@ def _choose_thresholds(
 
 
 def train(
-    embedder: TextEmbedder,
+    model_location: str,
+    out: Path,
     *,
     folder: Path = TRAINING_DIR,
-    out: Path = HEAD_DIR,
-    model_name: str = "",
     root: Path | None = None,
+    epochs: int = EPOCHS,
+    seed: int = 0,
 ) -> dict:
-    """Train both heads, choose thresholds on held-out folds, write the head and manifest.
+    """Fine-tune the encoder and heads, choose thresholds on held-out messages, save all.
+
+    Args:
+        model_location: the sentence-transformers model folder to start from.
+        out: the folder to write (encoder/, heads.npz, manifest.json).
+        folder: the training folder.
+        root: where the paths in sources.txt start (the project folder).
+        epochs: passes over the training units.
+        seed: makes the split, the order and the head initialisation repeatable.
 
     Returns:
-        The manifest written beside the weights.
+        The manifest written beside the model.
     """
-    from sklearn.model_selection import GroupKFold
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.set_verbosity_error()
     started = time.monotonic()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     book = default_rulebook()
     paths = training_files(folder, root)
     examples = load_examples(paths, book)
+    held_out = set(rng.permutation(len(examples))[: int(HELD_OUT * len(examples))].tolist())
     units = [u for group, e in enumerate(examples) for u in label_units(e, group, book)]
-    # Thresholds are chosen on whole messages: every unit of a held-out message is read.
-    message_units = [reading_units(e.text) for e in examples]
-    texts = list(dict.fromkeys([u.text for u in units] + [t for m in message_units for t in m]))
-    screenings = [screen(text, book) for text in texts]
-    inputs_of = dict(
-        zip(texts, head_inputs(screenings, embedder.embed_passages(texts)), strict=True)
-    )
-    vectors = np.vstack([inputs_of[u.text] for u in units])
-    levels = np.array([int(u.level) for u in units])
-    groups = np.array([u.group for u in units])
+    learn = [u for u in units if u.group not in held_out]
+    rule_names = sorted({u.rule for u in units if u.rule})
 
+    tokenizer = AutoTokenizer.from_pretrained(model_location)
+    encoder = AutoModel.from_pretrained(model_location)
+    dimension = encoder.config.hidden_size
+    level_head = torch.nn.Linear(dimension, len(LEVELS))
+    rule_head = torch.nn.Linear(dimension, len(rule_names))
+    counts = np.bincount([int(u.level) for u in learn], minlength=len(LEVELS))
+    weights = torch.tensor(len(learn) / (len(LEVELS) * np.maximum(counts, 1)), dtype=torch.float)
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": encoder.parameters(), "lr": 3e-5},
+            {"params": [*level_head.parameters(), *rule_head.parameters()], "lr": 1e-3},
+        ]
+    )
+
+    def pooled(texts: list[str]) -> torch.Tensor:
+        batch = tokenizer(
+            texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+        )
+        states = encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+        vectors = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(vectors, dim=-1) * SCALE
+
+    encoder.train()
+    for _ in range(epochs):
+        order = rng.permutation(len(learn))
+        for start in range(0, len(learn), BATCH):
+            batch = [learn[n] for n in order[start : start + BATCH]]
+            vectors = pooled([u.text for u in batch])
+            levels = torch.tensor([int(u.level) for u in batch])
+            loss = torch.nn.functional.cross_entropy(level_head(vectors), levels, weight=weights)
+            flagged = [n for n, u in enumerate(batch) if u.rule]
+            if flagged:
+                targets = torch.tensor([rule_names.index(batch[n].rule) for n in flagged])
+                loss = loss + 0.5 * torch.nn.functional.cross_entropy(
+                    rule_head(vectors[flagged]), targets
+                )
+            loss.backward()
+            optimiser.step()
+            optimiser.zero_grad()
+
+    encoder.eval()
     reach: dict[int, np.ndarray] = {}
-    for train_rows, test_rows in GroupKFold(FOLDS).split(vectors, levels, groups):
-        model = _fit(vectors[train_rows], levels[train_rows])
-        weights, bias = _full_weights(model, len(LEVELS), vectors.shape[1])
-        for group in set(groups[test_rows].tolist()):
-            held_out = np.vstack([inputs_of[t] for t in message_units[group]])
-            logits = held_out @ weights.T + bias
-            probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probabilities /= probabilities.sum(axis=1, keepdims=True)
-            reach[group] = at_least(probabilities).max(axis=0)
+    with torch.inference_mode():
+        for group in sorted(held_out):
+            texts = reading_units(examples[group].text)[:MAX_UNITS]
+            if texts:
+                probabilities = torch.softmax(level_head(pooled(texts)), dim=-1).numpy()
+                reach[group] = at_least(probabilities).max(axis=0)
     thresholds, recall = _choose_thresholds(reach, examples)
 
-    level_weights, level_bias = _full_weights(_fit(vectors, levels), len(LEVELS), vectors.shape[1])
-    flagged = [n for n, u in enumerate(units) if u.rule]
-    rule_names = sorted({units[n].rule for n in flagged})
-    rule_labels = np.array([rule_names.index(units[n].rule) for n in flagged])
-    rule_weights, rule_bias = _full_weights(
-        _fit(vectors[flagged], rule_labels), len(rule_names), vectors.shape[1]
+    out.mkdir(parents=True, exist_ok=True)
+    encoder.save_pretrained(str(out / "encoder"))
+    tokenizer.save_pretrained(str(out / "encoder"))
+    np.savez(
+        out / "heads.npz",
+        level_weights=level_head.weight.detach().numpy(),
+        level_bias=level_head.bias.detach().numpy(),
+        rule_weights=rule_head.weight.detach().numpy(),
+        rule_bias=rule_head.bias.detach().numpy(),
     )
     manifest = {
-        "format": 1,
+        "format": 2,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": model_name,
-        "dimension": int(vectors.shape[1]),
-        "inputs": "sentence embedding + rule features (bot.safety.learned.rule_features)",
+        "base_model": model_location,
         "levels": list(LEVELS),
         "rules": rule_names,
+        "scale": SCALE,
+        "epochs": epochs,
+        "seed": seed,
         "thresholds": thresholds,
         "held_out_recall": recall,
         "messages": len(examples),
-        "units": {label: int((levels == n).sum()) for n, label in enumerate(LEVELS)},
+        "held_out_messages": len(reach),
+        "units": {label: sum(int(u.level) == n for u in units) for n, label in enumerate(LEVELS)},
         "sources": [path.name for path in paths],
         "data_hash": data_hash(paths),
         "training_seconds": round(time.monotonic() - started, 1),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        out / "head.npz",
-        level_weights=level_weights,
-        level_bias=level_bias,
-        rule_weights=rule_weights,
-        rule_bias=rule_bias,
-    )
-    (out / "head.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
