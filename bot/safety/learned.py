@@ -10,8 +10,8 @@ findings: it cannot lower or remove what the rules found. Between its "ask" and 
 thresholds it is unsure, and the dialogue asks that rule's own yes/no check question.
 
 The model is built by `hipbot safety train` (bot/safety/training.py) into
-`HIPBOT_SAFETY_MODEL_DIR` (index/safety): the encoder, the two heads and a manifest.
-torch and transformers are imported only when it loads, never by the rules-only path.
+`HIPBOT_SAFETY_MODEL_DIR` (index/safety): the encoder (with its ONNX export), the two heads
+and a manifest. Serving it imports neither torch nor transformers.
 """
 
 from __future__ import annotations
@@ -50,44 +50,54 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class UnitClassifier:
-    """The fine-tuned encoder and its two heads, loaded from a model folder."""
+    """The fine-tuned encoder (ONNX Runtime) and its two heads, loaded from a model folder.
+
+    Serving needs neither torch nor transformers: `tokenizers` prepares the input, ONNX
+    Runtime runs the encoder exported at training time (same vectors as torch, tested),
+    numpy applies the heads.
+    """
 
     def __init__(self, folder: Path) -> None:
         try:
             self.manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
             heads = np.load(folder / "heads.npz")
-        except (OSError, ValueError) as error:
+            import onnxruntime
+            from tokenizers import Tokenizer
+
+            self.tokenizer = Tokenizer.from_file(str(folder / "encoder" / "tokenizer.json"))
+            options = onnxruntime.SessionOptions()
+            options.log_severity_level = 3
+            self.session = onnxruntime.InferenceSession(
+                str(folder / "encoder.onnx"), options, providers=["CPUExecutionProvider"]
+            )
+        except (OSError, ValueError, RuntimeError) as error:
             raise HipbotError(
                 f"the safety model in {folder} cannot be read ({error}); "
                 "run `hipbot safety train` (or `make safety-model`) to build it"
             ) from None
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.set_verbosity_error()
-        self._torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder / "encoder"))
-        self.encoder = AutoModel.from_pretrained(str(folder / "encoder")).eval()
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_padding()
         self.level_weights, self.level_bias = heads["level_weights"], heads["level_bias"]
         self.rule_weights, self.rule_bias = heads["rule_weights"], heads["rule_bias"]
         self.rules: tuple[str, ...] = tuple(self.manifest["rules"])
         self.thresholds: dict[str, float] = self.manifest["thresholds"]
         self.scale = float(self.manifest["scale"])
-        self._lock = threading.Lock()  # fast tokenizers refuse concurrent use
+        self._lock = threading.Lock()
 
     def pooled(self, texts: list[str]) -> np.ndarray:
         """Return the scaled, L2-normalised mean-pooled vectors the heads read."""
-        torch = self._torch
-        with self._lock, torch.inference_mode():
-            batch = self.tokenizer(
-                texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
-            )
-            states = self.encoder(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, dim=-1) * self.scale
-        return pooled.numpy()
+        with self._lock:
+            encodings = self.tokenizer.encode_batch(texts)
+        feed = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        states = self.session.run(None, feed)[0]
+        mask = feed["attention_mask"][..., None].astype(states.dtype)
+        pooled = (states * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled * self.scale
 
     def predict(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Return P(level or above) and P(rule) per text."""

@@ -1,0 +1,48 @@
+import numpy as np
+
+from bot.safety import Level
+
+
+def test_the_onnx_encoder_gives_the_vectors_torch_gives(runtime):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    model = runtime.safety.learned.model
+    folder = runtime.settings.safety_model_dir / "encoder"
+    texts = ["my hip hurts after running", "fell off my bike and I can't stand, leg turned out"]
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    encoder = AutoModel.from_pretrained(str(folder)).eval()
+    with torch.inference_mode():
+        batch = tokenizer(texts, padding=True, return_tensors="pt")
+        states = encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        expected = torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
+    got = model.pooled(texts) / model.scale
+    cosine = (got * expected.numpy()).sum(axis=1)
+    assert np.all(cosine > 0.9999)
+
+
+def test_the_learned_layer_reads_negation_that_embeddings_blur(runtime):
+    learned = runtime.safety.learned
+    assert learned.read("since this morning I can't put any weight on my left leg")
+    assert not learned.read("I can put my full weight on it fine, just a bit stiff")
+
+
+def test_serving_the_safety_model_imports_no_torch(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import sys; from bot.config import Settings; from bot.safety import SafetyScreen; "
+        f"s = SafetyScreen(Settings(safety_model_dir={str(ROOT / 'index' / 'safety')!r})); "
+        "r = s.screen_with_learned('fell on the ice and now my leg will not take my weight'); "
+        "print(r.level.label, 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    level, torch_loaded, transformers_loaded = result.stdout.split()
+    assert Level.parse(level) >= Level.URGENT
+    assert (torch_loaded, transformers_loaded) == ("False", "False")
