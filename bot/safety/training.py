@@ -173,7 +173,8 @@ def _choose_thresholds(
         scores = np.sort([reach[g][level] for g in benign])[::-1]
         allowed = int(FALSE_ALARM_CAP[name] * len(scores))
         threshold = float(scores[allowed]) + 1e-6 if len(scores) > allowed else 0.5
-        threshold = min(max(threshold, 0.2), 0.95)
+        # Firing needs at least 0.2; asking may start lower, so that doubt always has a band.
+        threshold = min(max(threshold, 0.05 if name == "ask" else 0.2), 0.95)
         thresholds[name] = threshold
         positives = [g for g, e in enumerate(examples) if e.level >= level and g in reach]
         recall[name] = float(np.mean([reach[g][level] >= threshold for g in positives]))
