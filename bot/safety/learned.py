@@ -67,6 +67,9 @@ class UnitClassifier:
             self.tokenizer = Tokenizer.from_file(str(folder / "encoder" / "tokenizer.json"))
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3
+            # Its threads would otherwise spin after each run and starve the retrieval
+            # model that runs next in the same process.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = onnxruntime.InferenceSession(
                 str(folder / "encoder.onnx"), options, providers=["CPUExecutionProvider"]
             )
