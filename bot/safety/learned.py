@@ -34,6 +34,7 @@ LEVELS = tuple(level.label for level in Level)
 MAX_UNITS = 48
 MIN_WORDS = 3
 DISPUTED_BAR = 0.9
+ASK_ONLY = 1.1  # above any probability: the layer may ask but not fire
 MAX_TOKENS = 128
 MANIFEST = "manifest.json"
 
@@ -147,7 +148,13 @@ class LearnedCheck:
             # may only ask (hypothetical, past: "what if I fall?", "broke it years ago").
             rules = screen(unit, self.book)
             contexts = {f.context for f in rules.mentioned} if not rules.fired else set()
-            bar = 1.1 if contexts & {"hypothetical", "past"} else DISPUTED_BAR if contexts else 0.0
+            bar = (
+                ASK_ONLY
+                if contexts & {"hypothetical", "past"}
+                else DISPUTED_BAR
+                if contexts
+                else 0.0
+            )
             level = max(
                 (
                     lvl
