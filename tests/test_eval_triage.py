@@ -1,7 +1,8 @@
 """Retired fresh rounds as regression tests: thresholds a little under today's figures.
 
 Each round's first run is recorded in the README; these thresholds only guard against a
-change that makes things worse. Every retired round is in the learned layer's training data.
+change that makes things worse. Rounds 1-5 are in the learned layer's training data; rounds 6 and 7 were scored once and
+not tuned on.
 """
 
 import pytest
@@ -20,6 +21,8 @@ THRESHOLDS = {
     "safety-r3": (0.94, 0.96, 0.93, 0.05, 0.80),
     "safety-r4": (0.94, 0.96, 0.94, 0.11, 0.72),
     "safety-r5": (0.94, 0.96, 0.92, 0.11, 0.80),
+    "safety-r6": (0.96, 0.95, 0.95, 0.11, 0.92),
+    "safety-r7": (0.96, 0.95, 0.92, 0.10, 0.62),
 }
 
 
