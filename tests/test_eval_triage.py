@@ -1,8 +1,8 @@
 """Retired fresh rounds as regression tests: thresholds a little under today's figures.
 
 Each round's first run is recorded in the README; these thresholds only guard against a
-change that makes things worse. Rounds 1-5 are in the learned layer's training data; rounds 6 and 7 were scored once and
-not tuned on.
+change that makes things worse. Rounds 1-5 are in the learned layer's training data;
+rounds 6 and 7 were scored once and not tuned on.
 """
 
 import pytest
