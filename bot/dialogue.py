@@ -259,6 +259,19 @@ class ConversationState(BaseModel):
     facts: Facts = Field(default_factory=Facts)
     partial: list[str] = Field(default_factory=list)
 
+    def after(self, screening: Screening) -> ConversationState:
+        """Return a copy for the next turn, with the facts this message told."""
+        state = self.model_copy(deep=True)
+        state.turns += 1
+        state.facts = state.facts.adding(screening.new_facts)
+        return state
+
+    def escalate(self, level: Level, rules: list[str]) -> None:
+        """Raise the sticky escalation to an urgent or emergency level (kept until /reset)."""
+        self.escalation = max(Level.parse(self.escalation or "self_care"), level).label
+        self.escalation_rules += [r for r in rules if r not in self.escalation_rules]
+        self.check = None
+
 
 SegmentKind = Literal[
     "emergency", "urgent", "doctor", "answer", "caveat", "info", "question", "disclaimer"
@@ -401,9 +414,7 @@ class DialogueManager:
             if intent == Intent.QUESTION
             else self.safety.screen_rules_only(text, facts)
         )
-        state = state.model_copy(deep=True)
-        state.turns += 1
-        state.facts = state.facts.adding(screening.new_facts)
+        state = state.after(screening)
         if intent == Intent.RESET:
             state = ConversationState(turns=state.turns, disclaimer_shown=state.disclaimer_shown)
         return self._compose(state, text, intent, screening)
@@ -427,9 +438,7 @@ class DialogueManager:
         referred = list(rules)
 
         if level >= Level.URGENT:
-            state.escalation = max(Level.parse(state.escalation or "self_care"), level).label
-            state.escalation_rules += [r for r in rules if r not in state.escalation_rules]
-            state.check = None
+            state.escalate(level, rules)
         if state.escalation:
             self._referral(draft, Level.parse(state.escalation), state.escalation_rules, rules)
             for note in check.notes:
@@ -865,14 +874,10 @@ def respond_before_model(
     level = screening.level
     if level < Level.URGENT and not state.escalation:
         return None
-    state = state.model_copy(deep=True)
-    state.turns += 1
-    state.facts = state.facts.adding(screening.new_facts)
+    state = state.after(screening)
     rules = [finding.rule_id for finding in screening.fired]
     if level >= Level.URGENT:
-        state.escalation = max(Level.parse(state.escalation or "self_care"), level).label
-        state.escalation_rules += [r for r in rules if r not in state.escalation_rules]
-        state.check = None
+        state.escalate(level, rules)
     escalation = Level.parse(state.escalation or "self_care")
     segments = referral_segments(safety.book, settings, escalation, state.escalation_rules, rules)
     reply = Reply(tuple(segments), triage=escalation, red_flags=tuple(rules))
