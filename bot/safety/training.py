@@ -41,7 +41,7 @@ BATCH = 32
 HELD_OUT = 0.15
 # The pooled vector is L2-normalised then scaled, so the heads' logits have room to move.
 SCALE = 10.0
-# Highest share of self-care messages a threshold may raise, on held-out folds.
+# Highest share of held-out self-care messages a threshold may raise.
 FALSE_ALARM_CAP = {"doctor": 0.05, "urgent": 0.04, "emergency": 0.03, "ask": 0.10}
 
 
@@ -58,7 +58,7 @@ class Example:
 
 @dataclass(frozen=True)
 class Unit:
-    """One labelled reading unit; `group` ties it to its message for grouped folds."""
+    """One labelled reading unit; `group` ties it to its message (held out together)."""
 
     text: str
     level: Level
@@ -81,6 +81,7 @@ def training_files(folder: Path = TRAINING_DIR, root: Path | None = None) -> lis
 def load_examples(paths: list[Path], book: RuleBook) -> list[Example]:
     """Read labelled messages from the files and the rule book's own examples."""
     examples = []
+    known_rules = {rule.rule_id for rule in book.rules}
     for path in paths:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
@@ -88,7 +89,7 @@ def load_examples(paths: list[Path], book: RuleBook) -> list[Example]:
             record = json.loads(line)
             if "text" not in record:
                 continue  # a round's conversation file is not training data
-            rules = tuple(r for r in record.get("rules", []) if r in _rule_ids(book))
+            rules = tuple(r for r in record.get("rules", []) if r in known_rules)
             examples.append(
                 Example(
                     record["text"],
@@ -109,10 +110,6 @@ def load_examples(paths: list[Path], book: RuleBook) -> list[Example]:
         Example(text, Level.SELF_CARE, (), "", "rules.toml") for text in book.benign_examples
     ]
     return examples
-
-
-def _rule_ids(book: RuleBook) -> set[str]:
-    return {rule.rule_id for rule in book.rules}
 
 
 def label_units(example: Example, group: int, book: RuleBook) -> list[Unit]:
