@@ -247,7 +247,9 @@ def search(query: tuple[str, ...], top: int) -> None:
 
 @main.command("eval")
 @click.argument(
-    "part", type=click.Choice(["all", "retrieval", "safety", "conversation"]), default="all"
+    "part",
+    type=click.Choice(["all", "retrieval", "safety", "answers", "conversation"]),
+    default="all",
 )
 @click.option(
     "--data",
@@ -257,12 +259,18 @@ def search(query: tuple[str, ...], top: int) -> None:
     help="Folder of the labelled data.",
 )
 @click.option("--misses", is_flag=True, help="List every miss (safety misses always are).")
+@click.option(
+    "--round",
+    "only_round",
+    help="Score only this fresh round (for example answers-r2), e.g. for its first run.",
+)
 @_friendly_errors
-def evaluate(part: str, data: Path, misses: bool) -> None:
+def evaluate(part: str, data: Path, misses: bool, only_round: str | None) -> None:
     """Measure quality on the labelled data and print tables, then one summary."""
     from rich.console import Console
     from rich.table import Table
 
+    from bot.eval_answers import evaluate_answers
     from bot.eval_triage import evaluate_triage
     from bot.evaluation import (
         evaluate_conversations,
@@ -310,6 +318,17 @@ def evaluate(part: str, data: Path, misses: bool) -> None:
             )
             for stem in _round_stems(data / "rounds", "safety")
         ]
+    if part in ("all", "answers"):
+        reports += [
+            (
+                "answers",
+                f"round {path.name.removesuffix('-items.jsonl')}",
+                lambda path=path: evaluate_answers(runtime.dialogue, read_jsonl(path)),
+            )
+            for path in sorted((data / "rounds").glob("answers-*-items.jsonl"))
+        ]
+    if only_round:
+        reports = [r for r in reports if r[1] == f"round {only_round}"]
     for name, label, run in reports:
         found = True
         report = run()
