@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.aspects import Aspect
 from bot.corpus import Passage, split_sentences
 from bot.lexical import terms
 from bot.retrieval import Hit
 
-MAX_SENTENCES = 3
-# A second passage joins the answer only when it scores close to the best one.
-SECOND_PASSAGE_RATIO = 0.85
+# Replies stay readable on a phone: a passage this short is answered whole, a longer one
+# is cut to about this length, and "tell me more" gives the rest...
+SHORT_ANSWER_CHARS = 800
+# ...except instructions and warning-sign lists, which are never cut below this length.
+INSTRUCTION_CHARS = 1500
+WHOLE_FOR = {"how_to", "doctor"}
+# "The articles don't give that; here is what they say": the passage's opening.
+BRIEF_UNITS = 2
 
 
 @dataclass(frozen=True)
@@ -42,10 +48,12 @@ def source_of(hit: Hit) -> Source:
     )
 
 
-def _units(passage: Passage) -> list[str]:
+def _units(passage: Passage, children: dict[tuple[str, ...], list[str]]) -> list[str]:
     """Split a passage into answer units: sentences, and whole lists with their lead-in.
 
-    A list is never cut: "see a doctor if any of the following:" needs every item.
+    A list is never cut: "see a doctor if any of the following:" needs every item. A
+    sentence that announces sub-sections ("Here are some exercises:") is completed with
+    their names; one that announces a list the passage does not hold is dropped.
     """
     units: list[str] = []
     for block in passage.text.split("\n\n"):
@@ -56,54 +64,92 @@ def _units(passage: Passage) -> list[str]:
                 units.append(block)
         else:
             units.extend(split_sentences(block))
-    return units
+    completed = []
+    for unit in units:
+        if unit.endswith(":"):
+            named = children.get(passage.path)
+            if not named:
+                continue
+            unit = f"{unit} {', '.join(named)}."
+        completed.append(unit)
+    return completed
 
 
 def compose_answer(
-    query: str, hits: list[Hit], children: dict[tuple[str, ...], list[str]] | None = None
+    query: str,
+    hits: list[Hit],
+    children: dict[tuple[str, ...], list[str]] | None = None,
+    aspect: Aspect | None = None,
+    *,
+    brief: bool = False,
 ) -> tuple[str, list[Hit]]:
-    """Pick the most relevant sentences of the best passages, kept in article order.
+    """Answer from the best passage with the part that fits what was asked.
+
+    Instructions and warning-sign lists are given whole (cutting them would drop steps,
+    reps or list items); a question that needs a number ("how many reps?") gets the
+    sentences that give it; "what is X?" gets the passage's opening; otherwise a short
+    passage is given whole and a long one gives the sentences that best match the question
+    and its aspect, in article order.
 
     Args:
         query: what the person asked (after follow-up resolution).
-        hits: ranked hits; the first is the best passage.
-        children: sub-section names by heading path; a sentence that announces a list
-            ("Here are some exercises:") is completed with them.
+        hits: ranked hits; the first is the passage answered from.
+        children: sub-section names by heading path.
+        aspect: what the question asks about its topic, if known.
+        brief: give only the passage's opening (for "they don't say that, but...").
 
     Returns:
         The answer text and the hits it drew from.
     """
-    children = children or {}
-    used = [hits[0]]
-    if (
-        len(hits) > 1
-        and hits[1].score >= SECOND_PASSAGE_RATIO * hits[0].score
-        and hits[1].passage.section != hits[0].passage.section
-    ):
-        used.append(hits[1])
+    passage = hits[0].passage
+    units = _units(passage, children or {})
+    name = aspect.name if aspect else None
+    if brief:
+        chosen = units[:BRIEF_UNITS]
+    elif aspect and aspect.needs and any(aspect.given_in(unit) for unit in units):
+        chosen = [unit for unit in units if aspect.given_in(unit)]
+        if passage.section.lower() not in " ".join(chosen).lower():
+            chosen[0] = f"{passage.section}: {chosen[0]}"
+    elif name == "definition":
+        chosen = _opening(units, SHORT_ANSWER_CHARS // 2)
+    elif name in WHOLE_FOR or len(passage.text) <= SHORT_ANSWER_CHARS:
+        chosen = _best_units(query, passage, units, aspect, INSTRUCTION_CHARS)
+    else:
+        chosen = _best_units(query, passage, units, aspect, SHORT_ANSWER_CHARS)
+    return _join(chosen), hits[:1]
+
+
+def _opening(units: list[str], budget: int) -> list[str]:
+    """The first sentences of a passage, up to a length: where it says what a thing is."""
+    chosen: list[str] = []
+    for unit in units:
+        if len(chosen) >= BRIEF_UNITS and sum(map(len, chosen)) + len(unit) > budget:
+            break
+        chosen.append(unit)
+    return chosen
+
+
+def _best_units(
+    query: str, passage: Passage, units: list[str], aspect: Aspect | None, budget: int
+) -> list[str]:
+    """Pick the units of a long passage that best answer the question, in article order."""
     query_terms = set(terms(query))
+    heading_terms = set(terms(" ".join(passage.path)))
     scored = []
-    for rank, hit in enumerate(used):
-        heading_terms = set(terms(" ".join(hit.passage.path)))
-        for position, unit in enumerate(_units(hit.passage)):
-            if unit.endswith(":"):
-                named = children.get(hit.passage.path)
-                if not named:
-                    continue  # it announces a list the passage does not hold
-                unit = f"{unit} {', '.join(named)}."
-            overlap = len(query_terms & set(terms(unit)))
-            lead = 0.5 if position == 0 else 0.0  # a passage's first sentence states its topic
-            heading = 0.3 * len(heading_terms & set(terms(unit)))
-            scored.append((overlap + lead + heading - rank, rank, position, unit))
-    chosen = sorted(scored, key=lambda item: (-item[0], item[1], item[2]))[:MAX_SENTENCES]
-    parts = []
-    for rank, hit in enumerate(used):
-        units = [unit for _, r, _, unit in sorted(chosen, key=lambda c: (c[1], c[2])) if r == rank]
-        if not units:
-            continue
-        text = _join(units)
-        parts.append(text if rank == 0 else f"Also ({hit.passage.section}): {text}")
-    return "\n\n".join(parts), used
+    for position, unit in enumerate(units):
+        unit_terms = set(terms(unit))
+        score = len(query_terms & unit_terms) + 0.3 * len(heading_terms & unit_terms)
+        score += 0.5 if position == 0 else 0.0  # a passage's first sentence states its topic
+        if aspect and aspect.says and aspect.says.search(unit):
+            score += 1.0
+        scored.append((score, position))
+    chosen, length = set(), 0
+    for _, position in sorted(scored, key=lambda item: (-item[0], item[1])):
+        if chosen and length + len(units[position]) > budget:
+            break
+        chosen.add(position)
+        length += len(units[position])
+    return [unit for position, unit in enumerate(units) if position in chosen]
 
 
 def _join(units: list[str]) -> str:

@@ -9,7 +9,6 @@ import pytest
 from pydantic import SecretStr
 
 from bot.channels.telegram import (
-    COMMANDS,
     NOT_TEXT,
     SLOW_DOWN,
     FloodGate,
@@ -79,7 +78,11 @@ def test_commands_are_registered(api, settings, runtime):
             pass
 
     asyncio.run(scenario())
-    assert [c["command"] for c in api.commands] == [name for name, _ in COMMANDS]
+    from bot.dialogue.intents import phrase_tables
+
+    expected = [c.name for c in phrase_tables().commands if c.only != "terminal"]
+    assert [c["command"] for c in api.commands] == expected
+    assert "quit" not in expected and {"help", "forget", "reset"} <= set(expected)
 
 
 def test_a_conversation_with_buttons(api, settings, runtime):

@@ -40,6 +40,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.corpus import split_sentences
 from bot.dialogue import Reply, Segment
+from bot.dialogue.intents import phrase_tables
 from bot.errors import ConfigError, HipbotError
 from bot.runtime import Runtime
 from bot.safety import Level
@@ -47,15 +48,6 @@ from bot.store import ConversationStore
 
 logger = logging.getLogger("hipbot.telegram")
 
-COMMANDS = [
-    ("start", "Welcome and what I can do"),
-    ("help", "How to ask me questions"),
-    ("redflags", "Warning signs that need a doctor"),
-    ("sources", "Where my last answer came from"),
-    ("reset", "Start a new conversation"),
-    ("forget", "Delete everything stored about this chat"),
-    ("about", "What hipbot is and how it handles your data"),
-]
 ABOUT = (
     "hipbot answers runners' questions about hip pain from trusted articles and screens "
     "every message for warning signs. It does not diagnose. Your conversation state is "
@@ -206,8 +198,10 @@ class TelegramFrontEnd:
             ) from None
         application.add_handler(CommandHandler("forget", self.on_forget))
         application.add_handler(CommandHandler("about", self.on_about))
+        # Every other command goes to the dialogue, which knows the table (and says
+        # "unknown command" with the list for one it does not).
         application.add_handler(
-            CommandHandler(["start", "help", "redflags", "sources", "reset"], self.on_message)
+            MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, self.on_message)
         )
         application.add_handler(CallbackQueryHandler(self.on_button))
         application.add_handler(
@@ -225,7 +219,13 @@ class TelegramFrontEnd:
         return application
 
     async def _post_init(self, application: Application) -> None:
-        await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+        await application.bot.set_my_commands(
+            [
+                BotCommand(command.name, command.about)
+                for command in phrase_tables().commands
+                if command.only in (None, "telegram")
+            ]
+        )
         await asyncio.to_thread(self.runtime.warm_up)  # first replies come fast
 
     # --- handlers ---------------------------------------------------------------------------

@@ -1,0 +1,299 @@
+"""Answering a question from the articles: the topic, the aspect asked, and honest declines.
+
+A follow-up ("how many reps?", "what causes it?") is resolved against the conversation's
+topic before anything is searched; a question that names a topic of its own starts a new
+one. When the articles cover the topic but not the aspect asked (a healing time, a dose),
+the reply says so and gives what they do say, marked not covered.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.answer import compose_answer, source_of
+from bot.aspects import Aspect, aspect_of
+from bot.config import Settings
+from bot.corpus import Passage
+from bot.dialogue.intents import plain_words
+from bot.dialogue.reply import Draft
+from bot.dialogue.state import ConversationState
+from bot.dialogue.texts import reply_texts
+from bot.lexical import query_terms, terms
+from bot.retrieval import Hit, Retrieval, Retriever
+from bot.safety import Screening, caveat_texts, caveats_in
+from bot.safety.rules import RuleBook
+from bot.text import sentences
+
+# The safety screen reads every character; the article search reads this much of it.
+MAX_SEARCH_CHARS = 10_000
+# A follow-up is short; a longer message is a question of its own.
+FOLLOW_UP_WORDS = 12
+# Among hits this close to the best, the one whose heading fits the aspect asked wins.
+ASPECT_MARGIN = 0.08
+_OWN = re.compile(r"\bmy\b")
+_REFERENCE = re.compile(r"\b(it|that|this|them|those|these|they|theyre|one|ones|other)\b")
+
+
+class Answerer:
+    """Finds and phrases what the articles say; holds only read-only parts."""
+
+    def __init__(self, retriever: Retriever, settings: Settings, book: RuleBook) -> None:
+        self.retriever = retriever
+        self.settings = settings
+        self.book = book
+        passages = retriever.index.passages
+        self.children = _children(retriever)
+        self.topics = _topics(retriever)
+        titles = {term for p in passages for term in terms(p.article_title)}
+        # The words that name a section ("clamshells", "bursitis"), without the words every
+        # article's title shares ("hip", "pain", "running").
+        self.topic_terms = {
+            term for p in passages for term in terms(" ".join(p.path[1:] or p.path))
+        } - titles
+
+    def offer(self) -> str:
+        """Say what the articles cover."""
+        topics = "; ".join(topic.lower().rstrip("?") for topic in self.topics)
+        return reply_texts().offer.format(topics=topics)
+
+    def answer(
+        self, state: ConversationState, text: str, screening: Screening, draft: Draft
+    ) -> None:
+        """Answer a question (or a story that ends in one) into the draft."""
+        texts = reply_texts()
+        if len(text) > MAX_SEARCH_CHARS:
+            draft.add("info", texts.long_message)
+            text = text[:MAX_SEARCH_CHARS]
+        queries = search_queries(text)
+        asked = queries[0]
+        aspect = aspect_of(asked)
+        hits, query, follows = self._follow_up(state, asked, aspect)
+        if hits is None:
+            result = self._search(queries, text)
+            if not result.covered:
+                draft.add("info", texts.not_covered.format(offer=self.offer()))
+                for caveat in caveat_texts(screening.caveats, self.book):
+                    draft.add("caveat", caveat)
+                return
+            hits, query = _prefer_aspect(list(result.hits), aspect), result.query
+        if aspect and aspect.needs and not aspect.given_in(hits[0].passage.text):
+            self._aspect_missing(state, aspect, hits, draft)
+            return
+        state.aspect = aspect.name if aspect else None
+        self._present(state, query, hits, draft, screening, aspect=aspect, new_topic=not follows)
+
+    def _search(self, queries: list[str], text: str) -> Retrieval:
+        """Search the question (and its context); the question alone wins unless worse."""
+        searches = [self.retriever.search(query) for query in queries]
+        if not any(search.covered for search in searches) and text not in queries:
+            searches.append(self.retriever.search(text))  # the question hid in the story
+        best = max(search.confidence for search in searches)
+        return next(s for s in searches if s.confidence >= best - 0.05)
+
+    def _follow_up(
+        self, state: ConversationState, asked: str, aspect: Aspect | None
+    ) -> tuple[list[Hit] | None, str, bool]:
+        """Resolve a short follow-up against the conversation's topic.
+
+        Returns:
+            The hits to answer from (None when the message is not a follow-up), the query
+            they answer, and whether it was a follow-up.
+        """
+        index = self.retriever.index
+        row = index.row_of(state.topic_id) if state.topic_id else None
+        if not state.topic or len(asked.split()) > FOLLOW_UP_WORDS:
+            return None, asked, False
+        lowered = asked.lower()
+        names_topic = bool(set(query_terms(asked)) & self.topic_terms)
+        refers = bool(_REFERENCE.search(lowered))
+        tells_own = bool(_OWN.search(lowered))  # "my hip clicks..." is news, not a follow-up
+        if (names_topic or tells_own) and not (refers and not tells_own):
+            return None, asked, False
+        topic = index.passages[row] if row is not None else None
+        if topic is None and not (aspect and aspect.follow_up):
+            return None, asked, False  # a warning sign told is a topic only for "is it serious?"
+        if topic is not None and (aspect is None or _answers_aspect(topic, aspect)):
+            return [Hit(topic, 1.0, 1.0, 0.0)], state.topic_query or topic.section, True
+        # The topic's own passage does not say it (or the topic is a warning sign told).
+        subject = state.topic.lower()
+        rewritten = (
+            aspect.follow_up.format(topic=subject)
+            if aspect and aspect.follow_up
+            else f"{asked} ({subject})"
+        )
+        hits = _prefer_aspect(list(self.retriever.search(rewritten).hits), aspect)
+        if topic is not None and aspect and aspect.needs:
+            # Only the topic's own family may answer "how many reps?" about it.
+            family = [h for h in hits if _related(h.passage.path, topic.path)]
+            return family or [Hit(topic, 1.0, 1.0, 0.0)], rewritten, True
+        hits.sort(key=lambda hit: hit.passage.passage_id in state.answered)
+        return hits, rewritten, True
+
+    def _aspect_missing(
+        self, state: ConversationState, aspect: Aspect, hits: list[Hit], draft: Draft
+    ) -> None:
+        """The topic is covered but not what was asked about it: say so, then what is said."""
+        passage = hits[0].passage
+        topic = passage.section.lower()
+        draft.add("info", reply_texts().aspect_missing.format(missing=aspect.missing, topic=topic))
+        answer, _ = compose_answer(passage.section, hits[:1], self.children, None, brief=True)
+        draft.add("answer", answer)
+        draft.sources = [source_of(hits[0])]
+        draft.covered = False
+        state.topic, state.topic_id, state.aspect = (
+            passage.section,
+            passage.passage_id,
+            aspect.name,
+        )
+        state.last_sources = [source.as_dict() for source in draft.sources]
+
+    def _present(
+        self,
+        state: ConversationState,
+        query: str,
+        hits: list[Hit],
+        draft: Draft,
+        screening: Screening | None = None,
+        *,
+        aspect: Aspect | None = None,
+        new_topic: bool = True,
+    ) -> None:
+        answer, used = compose_answer(query, hits, self.children, aspect)
+        draft.add("answer", answer)
+        # The rest of a passage that was cut, for "tell me more".
+        state.partial = [
+            hit.passage.passage_id for hit in used if len(answer) < 0.9 * len(hit.passage.text)
+        ]
+        draft.sources = [source_of(hit) for hit in hits[: self.settings.top_k]]
+        draft.covered = True
+        if new_topic:  # a follow-up keeps the subject ("how do I treat it?" stays on it)
+            state.topic = used[0].passage.section
+            state.topic_id = used[0].passage.passage_id
+            state.topic_query = query
+        if new_topic:
+            state.answered = []
+        state.answered += [hit.passage.passage_id for hit in used]
+        # "Tell me more" goes on with close hits, then the sections beside this one.
+        best = hits[0].score
+        said = {hit.passage.passage_id for hit in used} | set(state.answered)
+        close = [(h.passage.passage_id, h.score) for h in hits[1:] if h.score >= 0.6 * best]
+        siblings = [
+            (p.passage_id, 0.0)
+            for p in self.retriever.index.passages
+            if p.path[:-1] == used[0].passage.path[:-1] and len(p.path) > 1
+        ]
+        more = [item for item in close + siblings if item[0] not in said]
+        state.more = list(dict(more).items())[:5]
+        state.last_sources = [source.as_dict() for source in draft.sources]
+        mentions = set(screening.caveats if screening else ())
+        mentions |= set(caveats_in(answer, self.book))
+        for caveat in caveat_texts(sorted(mentions), self.book):
+            draft.add("caveat", caveat)
+
+    def more(self, state: ConversationState, draft: Draft) -> None:
+        """Continue: first the rest of a shortened answer, then the next passages."""
+        index = self.retriever.index
+        while state.partial:
+            row = index.row_of(state.partial.pop(0))
+            if row is not None:
+                passage = index.passages[row]
+                draft.add("answer", passage.text)
+                draft.sources = [source_of(Hit(passage, 1.0, 1.0, 0.0))]
+                draft.covered = True
+                state.last_sources = [source.as_dict() for source in draft.sources]
+                return
+        while state.more:
+            passage_id, score = state.more.pop(0)
+            row = index.row_of(passage_id)
+            if row is None:
+                continue
+            hit = Hit(index.passages[row], score, score, 0.0)
+            remaining = state.more
+            query = state.topic_query or hit.passage.section
+            self._present(state, query, [hit], draft, new_topic=False)
+            state.more = remaining
+            return
+        about = f" about {state.topic.lower()}" if state.topic else ""
+        draft.add("info", reply_texts().all_said.format(about=about))
+
+
+def _answers_aspect(passage: Passage, aspect: Aspect) -> bool:
+    """Whether a passage is a place for what the aspect asks (its heading or its words)."""
+    if aspect.needs is not None:
+        return aspect.given_in(passage.text)
+    by_heading = aspect.heading is not None and bool(aspect.heading.search(" ".join(passage.path)))
+    by_words = aspect.says is not None and bool(aspect.says.search(passage.text))
+    return by_heading or by_words or (aspect.heading is None and aspect.says is None)
+
+
+def _related(path: tuple[str, ...], topic: tuple[str, ...]) -> bool:
+    """Whether a passage is the topic's own section, a sub-section or its parent."""
+    shorter = min(len(path), len(topic))
+    return path[:shorter] == topic[:shorter]
+
+
+def _prefer_aspect(hits: list[Hit], aspect: Aspect | None) -> list[Hit]:
+    """Among hits close to the best, move the first that fits the aspect to the front.
+
+    "What causes hip pain?" should be answered by the section on why hips hurt, not the
+    article's introduction that merely names the topic; "how many reps?" by a passage that
+    gives a number.
+    """
+    if not aspect or not hits:
+        return hits
+    close = [hit for hit in hits if hit.score >= hits[0].score - ASPECT_MARGIN]
+
+    def fits(hit: Hit) -> bool:
+        heading = aspect.heading is None or bool(aspect.heading.search(" ".join(hit.passage.path)))
+        return heading and aspect.given_in(hit.passage.text)
+
+    if aspect.heading is None and aspect.needs is None:
+        return hits
+    best = next((hit for hit in close if fits(hit)), None)
+    if best is None or best is hits[0]:
+        return hits
+    return [best] + [hit for hit in hits if hit is not best]
+
+
+def search_queries(text: str) -> list[str]:
+    """Return what to search for: the question part first, then it with its context.
+
+    People often describe first and ask last ("...lost weight. could it be arthritis?"):
+    the question is searched alone and with the sentences before it, since a short one
+    ("What helps?") needs them. Figures of speech become plain words.
+    """
+    parts = sentences(text)
+    asked = [n for n, s in enumerate(parts) if s.rstrip().endswith("?")]
+    candidates = [text]
+    if len(parts) > 1 and asked:
+        last = start = asked[-1]
+        while start > 0 and len(" ".join(parts[start : last + 1]).split()) < 12:
+            start -= 1
+        candidates = [parts[last], " ".join(parts[start : last + 1])]
+    queries = []
+    for query in candidates:
+        query = plain_words(query)
+        if query and query not in queries:
+            queries.append(query)
+    return queries or [text]
+
+
+def _children(retriever: Retriever) -> dict[tuple[str, ...], list[str]]:
+    """Map each heading path to the names of its sub-sections, in article order."""
+    children: dict[tuple[str, ...], list[str]] = {}
+    for passage in retriever.index.passages:
+        if len(passage.path) > 1:
+            names = children.setdefault(passage.path[:-1], [])
+            if passage.section not in names:
+                names.append(passage.section)
+    return children
+
+
+def _topics(retriever: Retriever) -> list[str]:
+    """Return the articles' top-level sections that have subsections: what the bot covers."""
+    seen: list[str] = []
+    for passage in retriever.index.passages:
+        top = passage.path[0]
+        if len(passage.path) > 1 and top not in seen and not re.match(r"(?i)faqs?$", top):
+            seen.append(top)
+    return seen or [passage.article_title for passage in retriever.index.passages[:1]]
