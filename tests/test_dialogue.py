@@ -186,6 +186,30 @@ def test_skip_ends_the_check_and_questions_in_between_re_ask(dialogue):
     assert state.check is None and state.check_done
 
 
+def test_a_pending_check_comes_back_once_not_on_every_turn(dialogue):
+    replies, state = talk(
+        dialogue, "my hip hurts after running", "what is a hip pointer?", "what is bursitis?"
+    )
+    assert "Back to the safety check" in replies[1].text
+    assert "safety" not in replies[2].text.lower() and not replies[2].quick_replies
+    assert state.check is None and not state.check_done
+
+
+def test_the_reminder_is_said_once_unless_own_pain_is_described(dialogue):
+    replies, _ = talk(
+        dialogue, "what is bursitis?", "what is a hip pointer?", "my hip hurts after my runs"
+    )
+    reminder = "See a doctor if the pain is severe"
+    assert [reminder in reply.text for reply in replies] == [True, False, True]
+
+
+def test_the_check_comes_after_the_answer_it_follows(dialogue):
+    (reply,), _ = talk(dialogue, "my hip hurts after running, how long should I rest?")
+    kinds = [segment.kind for segment in reply.segments]
+    assert kinds.index("answer") < kinds.index("question")
+    assert "Before anything else" not in reply.text
+
+
 def test_follow_ups_resolve_against_the_topic(dialogue):
     replies, _ = talk(dialogue, "what is bursitis?", "how do I treat it?", "is that serious?")
     assert "Injections" in [s.section for s in replies[1].sources]

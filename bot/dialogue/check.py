@@ -75,10 +75,13 @@ class SafetyCheck:
         """Ask a check question when this message calls for one (after the answer)."""
         if state.check is not None and state.check.rule:
             state.check = None  # a one-question check not answered is not repeated
-        if state.check is not None:
+        if state.check is not None and not state.check.resumed:
+            # Asked something else mid-check: the question comes back once, not every turn.
+            state.check.resumed = True
             draft.add("question", self.question(state.check.index, resumed=True))
             draft.quick_replies = CHECK_REPLIES
             return
+        state.check = None  # dropped; new pain told later starts it again
         fired = {finding.rule_id for finding in screening.fired}
         asks = [rule for rule in screening.asks if rule not in fired]
         if intent == Intent.QUESTION and level < Level.URGENT and asks:
@@ -130,6 +133,7 @@ class SafetyCheck:
             if answer == "not_sure":
                 outcome.notes.append(texts.check_not_sure)
         progress.index += 1
+        progress.resumed = False
         if outcome.level >= Level.URGENT:
             state.check = None
         elif progress.index < len(self.book.checks):

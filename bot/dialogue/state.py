@@ -18,6 +18,7 @@ class CheckProgress(BaseModel):
     index: int = 0
     fell: bool = False
     rule: str | None = None
+    resumed: bool = False
 
 
 class ConversationState(BaseModel):
