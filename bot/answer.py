@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.aspects import Aspect
-from bot.corpus import Passage, split_sentences
+from bot.corpus import Passage
 from bot.lexical import terms
 from bot.retrieval import Hit
+from bot.text import split_sentences
 
 # Replies stay readable on a phone: a passage this short is answered whole, a longer one
 # is cut to about this length, and "tell me more" gives the rest...

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot.errors import CorpusError
+from bot.text import clean_text, split_sentences
 
 # Bump when splitting or cleaning changes: the index then re-splits every article.
 CHUNKER_VERSION = "3"
@@ -72,40 +73,11 @@ class CorpusLoad:
 
 # --- text helpers --------------------------------------------------------------------------
 
-_TYPOGRAPHY = str.maketrans(
-    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\xa0": " ", "\u200b": ""}
-)
-_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "dr.", "mr.", "mrs.", "ms.", "st.", "approx.")
-_SENTENCE_END = re.compile(r"([.!?][\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
-
-
-def clean_text(text: str) -> str:
-    """Normalise typography and whitespace so that every format reads the same."""
-    text = unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHY)
-    return re.sub(r"\s+", " ", text).strip()
-
 
 def slugify(text: str) -> str:
     """Return a lowercase ASCII slug, stable across rebuilds and platforms."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "untitled"
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split prose into sentences; good enough for article text, kept deterministic."""
-    pieces = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        candidate = text[start : match.end(1)].strip()
-        last_word = candidate.rsplit(" ", 1)[-1].lower()
-        if last_word in _ABBREVIATIONS:
-            continue
-        pieces.append(candidate)
-        start = match.end()
-    tail = text[start:].strip()
-    if tail:
-        pieces.append(tail)
-    return [piece for piece in pieces if piece]
 
 
 def estimate_tokens(text: str) -> int:

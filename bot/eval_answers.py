@@ -15,19 +15,7 @@ from dataclasses import dataclass, field
 from rich.table import Table
 
 from bot.dialogue import ConversationState, DialogueManager, Reply
-
-
-@dataclass(frozen=True)
-class Targets:
-    """The design's answer targets, on a fresh set's first run."""
-
-    passed: float = 0.90
-    follow_ups: float = 0.90
-    declined_when_uncovered: float = 0.90
-    declined_when_answerable: float = 0.05
-
-
-TARGETS = Targets()
+from bot.targets import TARGETS, at_least, at_most
 
 
 def _plain(text: str) -> str:
@@ -81,7 +69,7 @@ class AnswerReport:
             (
                 f"items passed (n={self.count()})",
                 f"{self.share():.1%}",
-                f">= {TARGETS.passed:.0%}",
+                at_least(TARGETS.answers_passed),
             ),
             (
                 f"single questions (n={self.count('single')})",
@@ -91,17 +79,17 @@ class AnswerReport:
             (
                 f"follow-ups (n={self.count('followup')})",
                 f"{self.share('followup'):.1%}",
-                f">= {TARGETS.follow_ups:.0%}",
+                at_least(TARGETS.follow_ups),
             ),
             (
                 f"not covered, declined (n={self.count('decline')})",
                 f"{self.share('decline'):.1%}",
-                f">= {TARGETS.declined_when_uncovered:.0%}",
+                at_least(TARGETS.declined_when_uncovered),
             ),
             (
                 f"answerable, declined (n={self.answerable})",
                 f"{self.answerable_declined_share:.1%}",
-                f"<= {TARGETS.declined_when_answerable:.0%}",
+                at_most(TARGETS.declined_when_answerable),
             ),
         ]
 

@@ -15,20 +15,7 @@ from rich.table import Table
 
 from bot.dialogue import ConversationState, DialogueManager
 from bot.safety import Level
-
-
-@dataclass(frozen=True)
-class Targets:
-    """The design's triage targets, on a fresh set's first run."""
-
-    emergency_exact: float = 0.95
-    urgent_or_worse: float = 0.98
-    doctor_or_worse: float = 0.95
-    benign_over_triage: float = 0.05
-    conversations: float = 1.0
-
-
-TARGETS = Targets()
+from bot.targets import TARGETS, at_least, at_most
 
 
 @dataclass
@@ -95,28 +82,28 @@ class TriageReport:
             (
                 f"emergency answered emergency (n={counts['emergency']})",
                 f"{self.emergency_exact:.1%}",
-                f">= {TARGETS.emergency_exact:.0%}",
+                at_least(TARGETS.emergency_exact),
             ),
             (
                 f"urgent-or-worse (n={counts['emergency'] + counts['urgent']})",
                 f"{self.urgent_or_worse:.1%}",
-                f">= {TARGETS.urgent_or_worse:.0%}",
+                at_least(TARGETS.urgent_or_worse),
             ),
             ("emergency/urgent left at self_care", str(self.serious_at_self_care), "0"),
             (
                 f"doctor-or-worse (n={counts['doctor']})",
                 f"{self.doctor_or_worse:.1%}",
-                f">= {TARGETS.doctor_or_worse:.0%}",
+                at_least(TARGETS.doctor_or_worse),
             ),
             (
                 f"benign over-triage (n={counts['self_care']})",
                 f"{self.benign_over_triage:.1%}",
-                f"<= {TARGETS.benign_over_triage:.0%}",
+                at_most(TARGETS.benign_over_triage),
             ),
             (
                 f"conversations at the right level (n={len(self.conversations)})",
                 f"{self.conversations_right:.1%}",
-                "100%",
+                at_least(TARGETS.conversations),
             ),
             ("conversations at that level or above", f"{self.conversations_safe:.1%}", ""),
         ]

@@ -12,6 +12,7 @@ from bot.dialogue import ConversationState, DialogueManager, Reply
 from bot.errors import HipbotError
 from bot.retrieval import Retriever
 from bot.safety import Level, SafetyScreen
+from bot.targets import TARGETS, at_least, at_most
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -58,13 +59,21 @@ class RetrievalReport:
     def tables(self, name: str) -> list[Table]:
         """Render the report as rich tables, with the targets of DESIGN.md."""
         rows = [
-            (f"Recall@{k}", f"{value:.3f}", ">= 0.95" if k == 3 else "")
+            (f"Recall@{k}", f"{value:.3f}", f">= {TARGETS.recall_at_3}" if k == 3 else "")
             for k, value in self.recall.items()
         ]
         rows += [
-            ("MRR", f"{self.mrr:.3f}", ">= 0.85"),
-            ("out-of-scope judged not covered", f"{self.out_of_scope_rejected:.1%}", ">= 90%"),
-            ("in-scope judged not covered", f"{self.in_scope_rejected:.1%}", "<= 5%"),
+            ("MRR", f"{self.mrr:.3f}", f">= {TARGETS.mrr}"),
+            (
+                "out-of-scope judged not covered",
+                f"{self.out_of_scope_rejected:.1%}",
+                at_least(TARGETS.out_of_scope_rejected),
+            ),
+            (
+                "in-scope judged not covered",
+                f"{self.in_scope_rejected:.1%}",
+                at_most(TARGETS.in_scope_rejected),
+            ),
         ]
         caption = f"{self.questions} in scope, {self.out_of_scope} out of scope"
         return [_measures_table(f"Retrieval: {name}", rows, caption)]
@@ -72,10 +81,18 @@ class RetrievalReport:
     def summary_rows(self) -> list[tuple[str, str, str]]:
         """Return (measure, value, target) rows for the summary of `hipbot eval`."""
         return [
-            ("Recall@3", f"{self.recall.get(3, 0):.3f}", ">= 0.95"),
-            ("MRR", f"{self.mrr:.3f}", ">= 0.85"),
-            ("out of scope rejected", f"{self.out_of_scope_rejected:.1%}", ">= 90%"),
-            ("in scope rejected", f"{self.in_scope_rejected:.1%}", "<= 5%"),
+            ("Recall@3", f"{self.recall.get(3, 0):.3f}", f">= {TARGETS.recall_at_3}"),
+            ("MRR", f"{self.mrr:.3f}", f">= {TARGETS.mrr}"),
+            (
+                "out of scope rejected",
+                f"{self.out_of_scope_rejected:.1%}",
+                at_least(TARGETS.out_of_scope_rejected),
+            ),
+            (
+                "in scope rejected",
+                f"{self.in_scope_rejected:.1%}",
+                at_most(TARGETS.in_scope_rejected),
+            ),
         ]
 
 
@@ -138,7 +155,11 @@ class SafetyReport:
         rows += [
             ("exact level", f"{self.exact:.1%}", ""),
             ("under-triage (any level)", f"{self.under_triage:.1%}", ""),
-            ("benign raised above self_care", f"{self.benign_over_triage:.1%}", "<= 5%"),
+            (
+                "benign raised above self_care",
+                f"{self.benign_over_triage:.1%}",
+                at_most(TARGETS.benign_over_triage),
+            ),
         ]
         return [
             self._confusion_table(f"Safety: {name}"),
@@ -150,7 +171,11 @@ class SafetyReport:
         return [
             ("emergency sensitivity", f"{self.sensitivity.get('emergency', 1):.1%}", "100%"),
             ("urgent sensitivity", f"{self.sensitivity.get('urgent', 1):.1%}", "100%"),
-            ("benign over-triage", f"{self.benign_over_triage:.1%}", "<= 5%"),
+            (
+                "benign over-triage",
+                f"{self.benign_over_triage:.1%}",
+                at_most(TARGETS.benign_over_triage),
+            ),
         ]
 
     def _confusion_table(self, title: str) -> Table:

@@ -8,9 +8,9 @@ from bot.corpus import (
     load_article,
     load_corpus,
     split_article,
-    split_sentences,
 )
 from bot.errors import CorpusError
+from bot.text import split_sentences
 from tests.conftest import RAW_SEED, SEED
 
 

@@ -38,13 +38,13 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
-from bot.corpus import split_sentences
 from bot.dialogue import Reply, Segment
 from bot.dialogue.intents import phrase_tables
 from bot.errors import ConfigError, HipbotError
 from bot.runtime import Runtime
 from bot.safety import Level
 from bot.store import ConversationStore
+from bot.text import split_sentences
 
 logger = logging.getLogger("hipbot.telegram")
 

@@ -6,11 +6,12 @@ what the articles say), `check` (the scripted safety questions), `referral` (wha
 how fast), `texts` (every fixed sentence, as data), `state` and `reply`.
 """
 
-from bot.dialogue.intents import Intent, classify, clean_message, parse_check_answer
+from bot.dialogue.intents import Intent, classify, parse_check_answer
 from bot.dialogue.policy import DialogueManager
 from bot.dialogue.referral import referral_segments, respond_before_model
 from bot.dialogue.reply import Reply, Segment, Turn
 from bot.dialogue.state import CheckProgress, ConversationState
+from bot.text import clean_message
 
 __all__ = [
     "CheckProgress",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -123,14 +122,6 @@ def phrase_tables() -> PhraseTables:
     """Return the checked phrase tables shipped with hipbot."""
     text = files("bot.dialogue").joinpath("intents.toml").read_text(encoding="utf-8")
     return parse_phrase_tables(text)
-
-
-def clean_message(text: str) -> str:
-    """Drop control characters and surplus whitespace (the whole text is kept)."""
-    text = "".join(
-        " " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char for char in text
-    )
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def classify(text: str) -> Intent:

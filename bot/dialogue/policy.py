@@ -10,13 +10,14 @@ from __future__ import annotations
 from bot.config import Settings
 from bot.dialogue.answering import MAX_SEARCH_CHARS, Answerer, search_queries
 from bot.dialogue.check import CHECK_REPLIES, SafetyCheck, describes_own_pain
-from bot.dialogue.intents import Intent, classify, clean_message, command_list, parse_check_answer
+from bot.dialogue.intents import Intent, classify, command_list, parse_check_answer
 from bot.dialogue.referral import referral_segments
 from bot.dialogue.reply import Draft, Reply, Turn
 from bot.dialogue.state import ConversationState
 from bot.dialogue.texts import reply_texts
 from bot.retrieval import Retriever
 from bot.safety import Level, SafetyScreen, Screening, referral_text
+from bot.text import clean_message
 
 
 class DialogueManager:

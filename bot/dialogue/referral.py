@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.dialogue.intents import clean_message
 from bot.dialogue.reply import Reply, Segment, SegmentKind, Turn
 from bot.dialogue.state import ConversationState
 from bot.dialogue.texts import reply_texts
 from bot.safety import Level, SafetyScreen, referral_text
 from bot.safety.rules import RuleBook
+from bot.text import clean_message
 
 
 def referral_segments(

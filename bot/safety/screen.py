@@ -16,6 +16,7 @@ from typing import Literal
 from rapidfuzz.distance import DamerauLevenshtein
 
 from bot.safety.rules import Concept, Level, Rule, RuleBook, default_rulebook
+from bot.text import strip_controls
 
 Context = Literal[
     "present", "hedged", "with_person", "negated", "hypothetical", "past", "someone_else"
@@ -122,10 +123,7 @@ def _correct(word: str, book: RuleBook) -> str:
 def normalize(text: str, book: RuleBook | None = None) -> str:
     """Lowercase; fix contractions, slang and misspellings; blank idioms; mark durations."""
     book = book or default_rulebook()
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(
-        " " if unicodedata.category(c) in ("Cc", "Cf") and c != "\n" else c for c in text
-    )
+    text = strip_controls(unicodedata.normalize("NFKC", text), keep_newlines=True)
     text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     text = _WORD.sub(lambda match: _correct(match.group(0), book), text)
     for pattern, replacement in _CONTRACTIONS:
