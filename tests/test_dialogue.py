@@ -210,6 +210,21 @@ def test_the_check_comes_after_the_answer_it_follows(dialogue):
     assert "Before anything else" not in reply.text
 
 
+def test_a_story_that_asks_rest_or_see_someone_gets_both_from_the_articles(dialogue):
+    story = (
+        "I've been running 30k a week for a year and the outside of my hip has ached after "
+        "long runs for a few days now. It's fine when walking. Should I rest or see someone?"
+    )
+    (reply,), _ = talk(dialogue, story)
+    sections = [source.section for source in reply.sources]
+    assert reply.covered and sections[:2] == [
+        "Get Some Rest",
+        "When Does Hip Pain Become a Problem?",
+    ]
+    assert "rest days" in reply.text and "Difficulty putting weight on one leg" in reply.text
+    assert reply.text.count("See a doctor if the pain is severe") == 0  # the list says it
+
+
 def test_follow_ups_resolve_against_the_topic(dialogue):
     replies, _ = talk(dialogue, "what is bursitis?", "how do I treat it?", "is that serious?")
     assert "Injections" in [s.section for s in replies[1].sources]

@@ -30,6 +30,7 @@ MAX_SEARCH_CHARS = 10_000
 FOLLOW_UP_WORDS = 12
 # Among hits this close to the best, the one whose heading fits the aspect asked wins.
 ASPECT_MARGIN = 0.08
+_ALTERNATIVES = re.compile(r"\s+or\s+(?:should i\s+|do i\s+)?")
 _OWN = re.compile(r"\bmy\b")
 _REFERENCE = re.compile(r"\b(it|that|this|them|those|these|they|theyre|one|ones|other)\b")
 
@@ -81,6 +82,33 @@ class Answerer:
             return
         state.aspect = aspect.name if aspect else None
         self._present(state, query, hits, draft, screening, aspect=aspect, new_topic=not follows)
+        if not follows:
+            self._other_alternative(state, asked, hits[0], draft)
+
+    def _other_alternative(
+        self, state: ConversationState, asked: str, answered: Hit, draft: Draft
+    ) -> None:
+        """For "should I rest or see someone?", add when the articles say to see a doctor.
+
+        The first answer follows the question as a whole (rest); a choice whose other side
+        asks whether to see someone also gets the articles' own words on when to.
+        """
+        sides = _ALTERNATIVES.split(asked)
+        aspects = [aspect_of(side) for side in sides]
+        doctor = next((a for a in aspects if a and a.name == "doctor" and a.follow_up), None)
+        if len(sides) != 2 or doctor is None or _answers_aspect(answered.passage, doctor):
+            return
+        result = self.retriever.search(doctor.follow_up.format(topic="it"))
+        hits = _prefer_aspect(list(result.hits), doctor)
+        if not result.covered or not _answers_aspect(hits[0].passage, doctor):
+            return
+        hit = hits[0]
+        answer, _ = compose_answer(asked, [hit], self.children, doctor)
+        draft.add("answer", f"On {hit.passage.section.lower().rstrip('?')}: {answer}")
+        others = [s for s in draft.sources if s.passage_id != hit.passage.passage_id]
+        draft.sources = [*others[:1], source_of(hit), *others[1:]][: self.settings.top_k]
+        state.answered.append(hit.passage.passage_id)
+        state.last_sources = [source.as_dict() for source in draft.sources]
 
     def _search(self, queries: list[str], text: str) -> Retrieval:
         """Search the question (and its context); the question alone wins unless worse."""

@@ -112,6 +112,9 @@ class DialogueManager:
             and intent == Intent.QUESTION
             and draft.covered
             and (not state.reminded or own_pain)
+            and not any(
+                "see a doctor" in seg.text for seg in draft.segments if seg.kind == "answer"
+            )
         ):
             draft.add("info", texts.reminder)
             state.reminded = True
