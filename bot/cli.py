@@ -115,6 +115,8 @@ def _conversation(line: str) -> list[str]:
     import json
 
     stripped = line.strip()
+    if stripped.startswith("{"):
+        raise ValueError("a JSON line must be an array of strings, not an object")
     if not stripped.startswith("["):
         return [stripped]
     messages = json.loads(stripped)
@@ -237,9 +239,12 @@ def search(query: tuple[str, ...], top: int) -> None:
     result = runtime.retriever.search(" ".join(query), limit=top)
     verdict = "covered" if result.covered else "NOT covered"
     click.echo(f"{verdict} (confidence {result.confidence:.3f})")
+    dense_weight = runtime.settings.dense_weight
+    lexical_weight = 1 - dense_weight
     for rank, hit in enumerate(result.hits, 1):
         click.echo(
-            f"{rank}. [{hit.score:.3f} = dense {hit.dense:.3f} + bm25 {hit.lexical:.3f}] "
+            f"{rank}. [{hit.score:.3f} = {dense_weight:.2f} x dense {hit.dense:.3f} "
+            f"+ {lexical_weight:.2f} x bm25 {hit.lexical:.3f}] "
             f"{hit.passage.article_title} > {' > '.join(hit.passage.path)}"
         )
         click.echo(f"   {hit.passage.text[:200].replace(chr(10), ' ')}")

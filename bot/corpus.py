@@ -198,10 +198,33 @@ def _looks_like_heading(line: str) -> bool:
     )
 
 
+_UNDERLINE = re.compile(r"^(.*\S.*)\n[ \t]*(=+|-+)[ \t]*$", re.MULTILINE)
+_UNDERLINE_LEVELS = {"=": 1, "-": 2}
+
+
 def _blocks_from_text(text: str) -> list[Block]:
-    """Read plain text, recognising headings and list items from the shape of the lines."""
+    """Read plain text, recognising headings and list items from the shape of the lines.
+
+    Headings underlined with === (level 1) or --- (level 2) are taken as written, and then
+    other heading-shaped lines are their subsections; otherwise levels are inferred.
+    """
+    underlined = [m for m in _UNDERLINE.finditer(text) if len(m.group(2)) >= 3]
+    if underlined:
+        # Each underlined heading becomes a chunk of its own, marked with its level.
+        text = _UNDERLINE.sub(
+            lambda m: (
+                f"\n\n\x00{_UNDERLINE_LEVELS[m.group(2)[0]]}{m.group(1)}\n\n"
+                if len(m.group(2)) >= 3
+                else m.group(0)
+            ),
+            text,
+        )
     raw: list[Block] = []
     for chunk in re.split(r"\n[ \t\xa0]*\n", text):
+        if chunk.strip().startswith("\x00"):
+            marked = chunk.strip()
+            raw.append(Block("heading", clean_text(marked[2:]), int(marked[1])))
+            continue
         lines = [clean_text(line) for line in chunk.splitlines()]
         lines = [line for line in lines if line]
         if not lines:
@@ -210,9 +233,11 @@ def _blocks_from_text(text: str) -> list[Block]:
             for line in _join_items(chunk.splitlines()):
                 raw.append(Block("item", line))
         elif len(lines) == 1 and _looks_like_heading(lines[0]):
-            raw.append(Block("heading", lines[0]))
+            raw.append(Block("heading", lines[0], 3 if underlined else 0))
         else:
             raw.append(Block("paragraph", " ".join(lines)))
+    if underlined:
+        return raw
     return _assign_text_levels(_drop_text_captions(raw))
 
 

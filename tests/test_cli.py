@@ -1,6 +1,7 @@
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import subprocess
@@ -81,6 +82,26 @@ def test_ask_jsonl_one_conversation_per_line_in_order(env):
     assert "Injections" in [s["section"] for s in replies[4]["sources"]]
 
 
+def test_ask_jsonl_rejects_a_json_object_line(env):
+    result = run("ask", "--jsonl", input='{"text": "what is bursitis?"}\nwhat is bursitis?\n')
+    first, second = (json.loads(line) for line in result.output.splitlines())
+    assert first == {"error": "line 1: a JSON line must be an array of strings, not an object"}
+    assert second["covered"] is True
+
+
+def test_chat_commands_unknown_and_help_list_them_all(env):
+    result = run("chat", input="/frobnicate\n/help\n")
+    unknown, _, rest = result.output.partition("/help (")
+    assert "I don't know that command" in unknown and "what is" not in unknown.lower()
+    assert "/quit" in rest and "/sources" in rest and "/redflags" in rest
+
+
+def test_resume_asks_the_pending_check_question_again(env):
+    run("chat", input="my hip hurts after running\n")
+    result = run("chat", "--resume", input="")
+    assert "Back to the safety check" in result.output and "Yes / No" in result.output
+
+
 def test_ask_needs_a_question_or_jsonl(env):
     result = CliRunner().invoke(main, ["ask"])
     assert result.exit_code == 1
@@ -125,6 +146,15 @@ def test_search_prints_ranked_passages(env):
     assert result.output.startswith("covered")
     assert "1. [" in result.output and "> Use a Foam Roller" in result.output
     assert "3. [" not in result.output
+    # The fused score is shown with its weights, so that the numbers add up.
+    fused, dense_weight, dense, lexical_weight, lexical = map(
+        float,
+        re.search(
+            r"1\. \[([\d.]+) = ([\d.]+) x dense ([\d.]+) \+ ([\d.]+) x bm25 ([\d.]+)\]",
+            result.output,
+        ).groups(),
+    )
+    assert abs(dense_weight * dense + lexical_weight * lexical - fused) < 0.005
 
 
 @pytest.mark.parametrize(

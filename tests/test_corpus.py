@@ -224,3 +224,24 @@ def test_two_articles_with_the_same_title(tmp_path):
     shutil.copy(SEED, corpus / "two.md")
     with pytest.raises(CorpusError, match=r"same title \(one.md, two.md\).*title:"):
         load_corpus(corpus)
+
+
+def test_plain_text_headings_underlined_with_dashes_or_equals_are_headings(tmp_path, embedder):
+    article = tmp_path / "gluteal.txt"
+    article.write_text(
+        "Gluteal Tendinopathy\n====================\n\n"
+        "Gluteal tendinopathy is pain on the outside of the hip.\n\n"
+        "Treatment\n---------\n\nLoad management and strengthening help most people.\n\n"
+        "Side-lying clams\n\nLie on your side with knees bent and lift the top knee.\n\n"
+        "Causes\n------\nA sudden rise in running load is a common cause.\n"
+    )
+    passages = split_article(
+        load_article(article, "gluteal"), embedder.count_tokens, embedder.max_tokens
+    )
+    assert [p.path for p in passages] == [
+        ("Gluteal Tendinopathy",),
+        ("Treatment",),
+        ("Treatment", "Side-lying clams"),
+        ("Causes",),
+    ]
+    assert not any("---" in p.text or "===" in p.text for p in passages)

@@ -7,14 +7,19 @@ person types, and the first reply waits for them only if it has to.
 from __future__ import annotations
 
 import sys
+import termios
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from rich.console import Console
 from rich.text import Text
 
 from bot.config import Settings
-from bot.dialogue import ConversationState, Reply, respond_before_model
+from bot.dialogue import ConversationState, Reply, Segment, respond_before_model
+from bot.dialogue.check import CHECK_REPLIES, SafetyCheck
+from bot.dialogue.texts import reply_texts
 from bot.errors import HipbotError
 from bot.runtime import Runtime
 from bot.store import ConversationStore
@@ -102,6 +107,9 @@ def run_repl(
             console.print(
                 Text("(continuing your last conversation; /reset starts over)", style="dim")
             )
+    pending = pending_question(runtime, state) if resume else None
+    if pending:  # the question the conversation was waiting on, asked again
+        render(Reply((Segment("question", pending),), quick_replies=CHECK_REPLIES), console)
     read = _prompt_reader(console) if interactive else _line_reader(stdin)
     while True:
         try:
@@ -121,7 +129,9 @@ def run_repl(
                 render(early.reply, console)
                 continue
             if interactive:
-                with console.status("Loading the articles and the language model..."):
+                # What is typed meanwhile stays queued for the next prompt, not echoed onto
+                # the spinner's line.
+                with _no_echo(stdin), console.status("Loading the articles and the model..."):
                     loader.join()
             else:
                 loader.join()
@@ -136,6 +146,34 @@ def run_repl(
         console.print(Text("Bye, take care of that hip.", style="dim"))
     store.close()
     return 0
+
+
+def pending_question(runtime: Runtime, state: ConversationState) -> str | None:
+    """Return the safety-check question a resumed conversation was waiting on, if any."""
+    if state.check is None:
+        return None
+    book = runtime.safety.book
+    if state.check.rule:
+        return reply_texts().check_one.format(question=book.rule(state.check.rule).check)
+    return SafetyCheck(book).question(state.check.index, resumed=True)
+
+
+@contextmanager
+def _no_echo(stdin: TextIO) -> Iterator[None]:
+    """Stop the terminal echoing keys (they stay queued for the next read)."""
+    try:
+        descriptor = stdin.fileno()
+        saved = termios.tcgetattr(descriptor)
+    except (OSError, ValueError, termios.error):
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~termios.ECHO
+    termios.tcsetattr(descriptor, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(descriptor, termios.TCSANOW, saved)
 
 
 def _prompt_reader(console: Console):
