@@ -83,11 +83,12 @@ def compose_answer(
     aspect: Aspect | None = None,
     *,
     brief: bool = False,
+    focused: bool = False,
 ) -> tuple[str, list[Hit]]:
     """Answer from the best passage with the part that fits what was asked.
 
     Instructions and warning-sign lists are given whole (cutting them would drop steps,
-    reps or list items); a question that needs a number ("how many reps?") gets the
+    reps or list items); a follow-up that needs a number ("how many reps?") gets the
     sentences that give it; "what is X?" gets the passage's opening; otherwise a short
     passage is given whole and a long one gives the sentences that best match the question
     and its aspect, in article order.
@@ -98,6 +99,8 @@ def compose_answer(
         children: sub-section names by heading path.
         aspect: what the question asks about its topic, if known.
         brief: give only the passage's opening (for "they don't say that, but...").
+        focused: a follow-up on the topic just answered ("how many reps?"): give only the
+            sentences that hold what its aspect needs.
 
     Returns:
         The answer text and the hits it drew from.
@@ -107,7 +110,7 @@ def compose_answer(
     name = aspect.name if aspect else None
     if brief:
         chosen = units[:BRIEF_UNITS]
-    elif aspect and aspect.needs and any(aspect.given_in(unit) for unit in units):
+    elif focused and aspect and aspect.needs and any(aspect.given_in(u) for u in units):
         chosen = [unit for unit in units if aspect.given_in(unit)]
         if passage.section.lower() not in " ".join(chosen).lower():
             chosen[0] = f"{passage.section}: {chosen[0]}"

@@ -12,7 +12,7 @@ from bot.evaluation import read_jsonl
 from tests.conftest import DATA
 
 # round: (items passed, follow-ups, not covered declined, answerable declined at most)
-RETIRED = {"answers-r1": (0.72, 0.85, 0.30, 0.05)}
+RETIRED = {"answers-r1": (0.78, 0.85, 0.30, 0.05)}
 
 
 @pytest.mark.parametrize("stem", sorted(RETIRED))

@@ -29,7 +29,7 @@ MAX_SEARCH_CHARS = 10_000
 # A follow-up is short; a longer message is a question of its own.
 FOLLOW_UP_WORDS = 12
 # Among hits this close to the best, the one whose heading fits the aspect asked wins.
-ASPECT_MARGIN = 0.08
+ASPECT_MARGIN = 0.15
 _ALTERNATIVES = re.compile(r"\s+or\s+(?:should i\s+|do i\s+)?")
 _OWN = re.compile(r"\bmy\b")
 _REFERENCE = re.compile(r"\b(it|that|this|them|those|these|they|theyre|one|ones|other)\b")
@@ -46,11 +46,12 @@ class Answerer:
         self.children = _children(retriever)
         self.topics = _topics(retriever)
         titles = {term for p in passages for term in terms(p.article_title)}
-        # The words that name a section ("clamshells", "bursitis"), without the words every
-        # article's title shares ("hip", "pain", "running").
-        self.topic_terms = {
-            term for p in passages for term in terms(" ".join(p.path[1:] or p.path))
-        } - titles
+        # The words that name a topic ("clamshells", "bursitis"), less those of the titles
+        # ("hip", "pain", "running") and of the top-level overviews ("why", "hurt", "treat"),
+        # which say what is asked about a topic, not which one.
+        overviews = {term for path in self.children if len(path) == 1 for term in terms(path[0])}
+        self.topic_terms = {term for p in passages for term in terms(p.section)}
+        self.topic_terms -= titles | overviews
 
     def offer(self) -> str:
         """Say what the articles cover."""
@@ -76,7 +77,9 @@ class Answerer:
                 for caveat in caveat_texts(screening.caveats, self.book):
                     draft.add("caveat", caveat)
                 return
-            hits, query = _prefer_aspect(list(result.hits), aspect), result.query
+            general = not set(query_terms(asked)) & self.topic_terms
+            overview = set(self.children) if general else None
+            hits, query = _prefer_aspect(list(result.hits), aspect, overview), result.query
         if aspect and aspect.needs and not aspect.given_in(hits[0].passage.text):
             self._aspect_missing(state, aspect, hits, draft)
             return
@@ -186,7 +189,9 @@ class Answerer:
         aspect: Aspect | None = None,
         new_topic: bool = True,
     ) -> None:
-        answer, used = compose_answer(query, hits, self.children, aspect)
+        answer, used = compose_answer(
+            query, hits, self.children, aspect, focused=not new_topic
+        )
         draft.add("answer", answer)
         # The rest of a passage that was cut, for "tell me more".
         state.partial = [
@@ -260,25 +265,30 @@ def _related(path: tuple[str, ...], topic: tuple[str, ...]) -> bool:
     return path[:shorter] == topic[:shorter]
 
 
-def _prefer_aspect(hits: list[Hit], aspect: Aspect | None) -> list[Hit]:
-    """Among hits close to the best, move the first that fits the aspect to the front.
+def _prefer_aspect(
+    hits: list[Hit], aspect: Aspect | None, overview: set[tuple[str, ...]] | None = None
+) -> list[Hit]:
+    """Among hits close to the best, move the one that best fits the aspect to the front.
 
-    "What causes hip pain?" should be answered by the section on why hips hurt, not the
-    article's introduction that merely names the topic; "how many reps?" by a passage that
-    gives a number.
+    "When should I see a doctor?" should be answered by the section on when hip pain
+    becomes a problem, not a nearby FAQ; "how many reps?" by a passage that gives a number.
+    A general question (`overview`: the heading paths with sub-sections, when the question
+    names no topic of its own) prefers the section that gives the overview: "what causes
+    my hips to hurt?" gets the list of causes, not one of them.
     """
-    if not aspect or not hits:
+    if not aspect or not hits or (aspect.heading is None and aspect.needs is None):
         return hits
     close = [hit for hit in hits if hit.score >= hits[0].score - ASPECT_MARGIN]
 
-    def fits(hit: Hit) -> bool:
-        heading = aspect.heading is None or bool(aspect.heading.search(" ".join(hit.passage.path)))
-        return heading and aspect.given_in(hit.passage.text)
+    def fit(hit: Hit) -> float:
+        path = hit.passage.path
+        heading = aspect.heading is None or bool(aspect.heading.search(" ".join(path)))
+        if not (heading and aspect.given_in(hit.passage.text)):
+            return 0
+        return 2 + 1 / len(path) if overview and path in overview else 1  # broadest first
 
-    if aspect.heading is None and aspect.needs is None:
-        return hits
-    best = next((hit for hit in close if fits(hit)), None)
-    if best is None or best is hits[0]:
+    best = max(close, key=fit)  # the first of the best fits, in ranking order
+    if fit(best) == 0 or best is hits[0]:
         return hits
     return [best] + [hit for hit in hits if hit is not best]
 
