@@ -189,9 +189,7 @@ class Answerer:
         aspect: Aspect | None = None,
         new_topic: bool = True,
     ) -> None:
-        answer, used = compose_answer(
-            query, hits, self.children, aspect, focused=not new_topic
-        )
+        answer, used = compose_answer(query, hits, self.children, aspect, focused=not new_topic)
         draft.add("answer", answer)
         # The rest of a passage that was cut, for "tell me more".
         state.partial = [
