@@ -135,12 +135,15 @@ class Answerer:
         if not state.topic or len(asked.split()) > FOLLOW_UP_WORDS:
             return None, asked, False
         lowered = asked.lower()
-        names_topic = bool(set(query_terms(asked)) & self.topic_terms)
+        topic = index.passages[row] if row is not None else None
+        named = set(query_terms(asked)) & self.topic_terms
+        if topic is not None:
+            named -= set(terms(topic.section))  # "how long do I hold the plank?" on the plank
         refers = bool(_REFERENCE.search(lowered))
         tells_own = bool(_OWN.search(lowered))  # "my hip clicks..." is news, not a follow-up
-        if (names_topic or tells_own) and not (refers and not tells_own):
+        within = topic is not None and self._names_within(named, topic)
+        if (named or tells_own) and not (refers and not tells_own and not within):
             return None, asked, False
-        topic = index.passages[row] if row is not None else None
         if topic is None and not (aspect and aspect.follow_up):
             return None, asked, False  # a warning sign told is a topic only for "is it serious?"
         if topic is not None and (aspect is None or _answers_aspect(topic, aspect)):
@@ -159,6 +162,14 @@ class Answerer:
             return family or [Hit(topic, 1.0, 1.0, 0.0)], rewritten, True
         hits.sort(key=lambda hit: hit.passage.passage_id in state.answered)
         return hits, rewritten, True
+
+    def _names_within(self, named: set[str], topic: Passage) -> bool:
+        """Whether the words name a section inside the topic ("the lunges one" of stretches)."""
+        return any(
+            _related(passage.path, topic.path) and named & set(terms(passage.section))
+            for passage in self.retriever.index.passages
+            if passage.path != topic.path
+        )
 
     def _aspect_missing(
         self, state: ConversationState, aspect: Aspect, hits: list[Hit], draft: Draft
