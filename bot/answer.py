@@ -114,8 +114,8 @@ def compose_answer(
         chosen = [unit for unit in units if aspect.given_in(unit)]
         if passage.section.lower() not in " ".join(chosen).lower():
             chosen[0] = f"{passage.section}: {chosen[0]}"
-    elif name == "definition":
-        chosen = _opening(units, SHORT_ANSWER_CHARS // 2)
+    elif name == "definition":  # the opening says what it is, and what the question names
+        chosen = _best_units(query, passage, units, aspect, SHORT_ANSWER_CHARS // 2, lead=2.0)
     elif name in WHOLE_FOR or len(passage.text) <= SHORT_ANSWER_CHARS:
         chosen = _best_units(query, passage, units, aspect, INSTRUCTION_CHARS)
     else:
@@ -123,18 +123,14 @@ def compose_answer(
     return _join(chosen), hits[:1]
 
 
-def _opening(units: list[str], budget: int) -> list[str]:
-    """The first sentences of a passage, up to a length: where it says what a thing is."""
-    chosen: list[str] = []
-    for unit in units:
-        if len(chosen) >= BRIEF_UNITS and sum(map(len, chosen)) + len(unit) > budget:
-            break
-        chosen.append(unit)
-    return chosen
-
-
 def _best_units(
-    query: str, passage: Passage, units: list[str], aspect: Aspect | None, budget: int
+    query: str,
+    passage: Passage,
+    units: list[str],
+    aspect: Aspect | None,
+    budget: int,
+    *,
+    lead: float = 0.5,
 ) -> list[str]:
     """Pick the units of a long passage that best answer the question, in article order."""
     query_terms = set(terms(query))
@@ -143,7 +139,7 @@ def _best_units(
     for position, unit in enumerate(units):
         unit_terms = set(terms(unit))
         score = len(query_terms & unit_terms) + 0.3 * len(heading_terms & unit_terms)
-        score += 0.5 if position == 0 else 0.0  # a passage's first sentence states its topic
+        score += lead if position == 0 else 0.0  # a passage's first sentence states its topic
         if aspect and aspect.says and aspect.says.search(unit):
             score += 1.0
         scored.append((score, position))

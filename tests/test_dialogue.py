@@ -225,6 +225,31 @@ def test_a_story_that_asks_rest_or_see_someone_gets_both_from_the_articles(dialo
     assert reply.text.count("See a doctor if the pain is severe") == 0  # the list says it
 
 
+def test_a_conversation_can_go_back_to_an_earlier_topic(dialogue):
+    replies, state = talk(
+        dialogue,
+        "how do i do a floor bridge",
+        "is heat good for sore hips",
+        "how long for?",
+        "and back to the bridge, how do i make it harder",
+    )
+    assert "20 minutes" in replies[2].text and "Floor Bridge" not in replies[2].text
+    assert replies[3].sources[0].section == "Floor Bridge"
+    assert "dumbbells" in replies[3].text and state.topic == "Floor Bridge"
+
+
+def test_the_other_one_after_two_side_by_side_sections_is_the_third(dialogue):
+    replies, _ = talk(
+        dialogue, "what are hip flexors", "what about the hamstrings", "and the other one?"
+    )
+    assert [r.sources[0].section for r in replies] == ["Hip Flexors", "Hamstrings", "Adductors"]
+
+
+def test_an_either_or_question_is_answered_on_the_side_the_articles_cover(dialogue):
+    (reply,), _ = talk(dialogue, "should i use ice or heat")
+    assert reply.covered and reply.sources[0].section == "Apply Heat Therapy"
+
+
 def test_follow_ups_resolve_against_the_topic(dialogue):
     replies, _ = talk(dialogue, "what is bursitis?", "how do I treat it?", "is that serious?")
     assert "Injections" in [s.section for s in replies[1].sources]

@@ -12,7 +12,10 @@ from bot.evaluation import read_jsonl
 from tests.conftest import DATA
 
 # round: (items passed, follow-ups, not covered declined, answerable declined at most)
-RETIRED = {"answers-r1": (0.78, 0.85, 0.30, 0.05)}
+RETIRED = {
+    "answers-r1": (0.78, 0.85, 0.25, 0.05),
+    "answers-r2": (0.70, 0.70, 0.25, 0.06),
+}
 
 
 @pytest.mark.parametrize("stem", sorted(RETIRED))

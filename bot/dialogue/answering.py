@@ -9,6 +9,7 @@ the reply says so and gives what they do say, marked not covered.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from bot.answer import compose_answer, source_of
 from bot.aspects import Aspect, aspect_of
@@ -27,12 +28,34 @@ from bot.text import sentences
 # The safety screen reads every character; the article search reads this much of it.
 MAX_SEARCH_CHARS = 10_000
 # A follow-up is short; a longer message is a question of its own.
-FOLLOW_UP_WORDS = 12
+FOLLOW_UP_WORDS = 16
 # Among hits this close to the best, the one whose heading fits the aspect asked wins.
 ASPECT_MARGIN = 0.15
+_OTHER = re.compile(r"\b(?:the )?other (?:one|ones)\b|\banother one\b")
+# How many topics of a conversation are remembered for "back to the bridge...".
+MAX_SEEN = 8
 _ALTERNATIVES = re.compile(r"\s+or\s+(?:should i\s+|do i\s+)?")
 _OWN = re.compile(r"\bmy\b")
 _REFERENCE = re.compile(r"\b(it|that|this|them|those|these|they|theyre|one|ones|other)\b")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a message is answered from: hits, the query they answer, and how it follows.
+
+    `follows`: a follow-up on a topic (only the part asked is given); `new_topic`: the
+    answer's passage becomes the conversation's topic.
+    """
+
+    hits: list[Hit]
+    query: str
+    follows: bool
+    switched: bool = False
+
+    @property
+    def new_topic(self) -> bool:
+        """Whether the answer starts (or returns to) a topic."""
+        return not self.follows or self.switched
 
 
 class Answerer:
@@ -69,8 +92,8 @@ class Answerer:
         queries = search_queries(text)
         asked = queries[0]
         aspect = aspect_of(asked)
-        hits, query, follows = self._follow_up(state, asked, aspect)
-        if hits is None:
+        resolution = self._follow_up(state, asked, aspect)
+        if resolution is None:
             result = self._search(queries, text)
             if not result.covered:
                 draft.add("info", texts.not_covered.format(offer=self.offer()))
@@ -79,13 +102,24 @@ class Answerer:
                 return
             general = not set(query_terms(asked)) & self.topic_terms
             overview = set(self.children) if general else None
-            hits, query = _prefer_aspect(list(result.hits), aspect, overview), result.query
+            hits = _prefer_aspect(list(result.hits), aspect, overview)
+            resolution = Resolution(hits, result.query, follows=False)
+        hits = resolution.hits
         if aspect and aspect.needs and not aspect.given_in(hits[0].passage.text):
             self._aspect_missing(state, aspect, hits, draft)
             return
         state.aspect = aspect.name if aspect else None
-        self._present(state, query, hits, draft, screening, aspect=aspect, new_topic=not follows)
-        if not follows:
+        self._present(
+            state,
+            resolution.query,
+            hits,
+            draft,
+            screening,
+            aspect=aspect,
+            new_topic=resolution.new_topic,
+            focused=resolution.follows,
+        )
+        if not resolution.follows:
             self._other_alternative(state, asked, hits[0], draft)
 
     def _other_alternative(
@@ -118,22 +152,26 @@ class Answerer:
         searches = [self.retriever.search(query) for query in queries]
         if not any(search.covered for search in searches) and text not in queries:
             searches.append(self.retriever.search(text))  # the question hid in the story
+        if not any(search.covered for search in searches):
+            # "ice or heat?": the articles may cover one of the two.
+            sides = [side for side in _ALTERNATIVES.split(queries[0]) if side.strip(" ?")]
+            if len(sides) == 2:
+                searches += [self.retriever.search(side) for side in sides]
         best = max(search.confidence for search in searches)
         return next(s for s in searches if s.confidence >= best - 0.05)
 
     def _follow_up(
         self, state: ConversationState, asked: str, aspect: Aspect | None
-    ) -> tuple[list[Hit] | None, str, bool]:
-        """Resolve a short follow-up against the conversation's topic.
+    ) -> Resolution | None:
+        """Resolve a short follow-up against the conversation's topics.
 
         Returns:
-            The hits to answer from (None when the message is not a follow-up), the query
-            they answer, and whether it was a follow-up.
+            What to answer from, or None when the message is a question of its own.
         """
         index = self.retriever.index
         row = index.row_of(state.topic_id) if state.topic_id else None
         if not state.topic or len(asked.split()) > FOLLOW_UP_WORDS:
-            return None, asked, False
+            return None
         lowered = asked.lower()
         topic = index.passages[row] if row is not None else None
         named = set(query_terms(asked)) & self.topic_terms
@@ -141,15 +179,39 @@ class Answerer:
             named -= set(terms(topic.section))  # "how long do I hold the plank?" on the plank
         refers = bool(_REFERENCE.search(lowered))
         tells_own = bool(_OWN.search(lowered))  # "my hip clicks..." is news, not a follow-up
-        within = topic is not None and self._names_within(named, topic)
-        if (named or tells_own) and not (refers and not tells_own and not within):
-            return None, asked, False
+        earlier = self._earlier_topic(state, named)
+        if earlier is not None and not tells_own:  # "back to the bridge, ..."
+            return self._on_topic(state, earlier, asked, aspect, switched=True)
+        if tells_own or (named and (not refers or self._names_within(named, topic))):
+            return None
+        if named and topic is not None:
+            # "can I get a shot for it?": a new topic, read with the one it refers to.
+            query = f"{asked} ({topic.section.lower()})"
+            hits = _prefer_aspect(list(self.retriever.search(query).hits), aspect)
+            return Resolution(hits, query, follows=False)
+        if topic is not None and _OTHER.search(lowered):
+            sibling = self._other_sibling(state, topic)
+            if sibling is not None:  # "and the other one?" after two of three tendons
+                return Resolution([Hit(sibling, 1.0, 1.0, 0.0)], asked, follows=False)
         if topic is None and not (aspect and aspect.follow_up):
-            return None, asked, False  # a warning sign told is a topic only for "is it serious?"
+            return None  # a warning sign told is a topic only for "is it serious?"
+        return self._on_topic(state, topic, asked, aspect, switched=False)
+
+    def _on_topic(
+        self,
+        state: ConversationState,
+        topic: Passage | None,
+        asked: str,
+        aspect: Aspect | None,
+        *,
+        switched: bool,
+    ) -> Resolution:
+        """Answer an aspect of a topic: from its own passage, or what the articles add."""
         if topic is not None and (aspect is None or _answers_aspect(topic, aspect)):
-            return [Hit(topic, 1.0, 1.0, 0.0)], state.topic_query or topic.section, True
+            query = topic.section if switched else state.topic_query or topic.section
+            return Resolution([Hit(topic, 1.0, 1.0, 0.0)], query, True, switched)
         # The topic's own passage does not say it (or the topic is a warning sign told).
-        subject = state.topic.lower()
+        subject = (topic.section if switched and topic else state.topic or "").lower()
         rewritten = (
             aspect.follow_up.format(topic=subject)
             if aspect and aspect.follow_up
@@ -159,9 +221,35 @@ class Answerer:
         if topic is not None and aspect and aspect.needs:
             # Only the topic's own family may answer "how many reps?" about it.
             family = [h for h in hits if _related(h.passage.path, topic.path)]
-            return family or [Hit(topic, 1.0, 1.0, 0.0)], rewritten, True
+            hits = family or [Hit(topic, 1.0, 1.0, 0.0)]
         hits.sort(key=lambda hit: hit.passage.passage_id in state.answered)
-        return hits, rewritten, True
+        return Resolution(hits, rewritten, True, switched)
+
+    def _earlier_topic(self, state: ConversationState, named: set[str]) -> Passage | None:
+        """The topic talked about earlier that the words name again, if any."""
+        index = self.retriever.index
+        for passage_id in reversed(state.seen[:-1]):
+            row = index.row_of(passage_id)
+            if row is not None and named & set(terms(index.passages[row].section)):
+                return index.passages[row]
+        return None
+
+    def _other_sibling(self, state: ConversationState, topic: Passage) -> Passage | None:
+        """After two sections side by side, "the other one" is the next one not yet seen."""
+        index = self.retriever.index
+        before = index.row_of(state.seen[-2]) if len(state.seen) > 1 else None
+        if before is None or index.passages[before].path[:-1] != topic.path[:-1]:
+            return None
+        return next(
+            (
+                passage
+                for passage in index.passages
+                if passage.path[:-1] == topic.path[:-1]
+                and len(passage.path) > 1
+                and passage.passage_id not in state.seen
+            ),
+            None,
+        )
 
     def _names_within(self, named: set[str], topic: Passage) -> bool:
         """Whether the words name a section inside the topic ("the lunges one" of stretches)."""
@@ -199,8 +287,9 @@ class Answerer:
         *,
         aspect: Aspect | None = None,
         new_topic: bool = True,
+        focused: bool = False,
     ) -> None:
-        answer, used = compose_answer(query, hits, self.children, aspect, focused=not new_topic)
+        answer, used = compose_answer(query, hits, self.children, aspect, focused=focused)
         draft.add("answer", answer)
         # The rest of a passage that was cut, for "tell me more".
         state.partial = [
@@ -212,6 +301,7 @@ class Answerer:
             state.topic = used[0].passage.section
             state.topic_id = used[0].passage.passage_id
             state.topic_query = query
+            state.seen = [*state.seen, used[0].passage.passage_id][-MAX_SEEN:]
         if new_topic:
             state.answered = []
         state.answered += [hit.passage.passage_id for hit in used]

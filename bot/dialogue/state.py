@@ -32,6 +32,7 @@ class ConversationState(BaseModel):
     topic_id: str | None = None
     topic_query: str | None = None
     aspect: str | None = None
+    seen: list[str] = Field(default_factory=list)
     more: list[tuple[str, float]] = Field(default_factory=list)
     answered: list[str] = Field(default_factory=list)
     last_sources: list[dict] = Field(default_factory=list)
