@@ -182,7 +182,9 @@ class Answerer:
         earlier = self._earlier_topic(state, named)
         if earlier is not None and not tells_own:  # "back to the bridge, ..."
             return self._on_topic(state, earlier, asked, aspect, switched=True)
-        if tells_own or (named and (not refers or self._names_within(named, topic))):
+        if tells_own or (
+            named and (topic is None or not refers or self._names_within(named, topic))
+        ):
             return None
         if named and topic is not None:
             # "can I get a shot for it?": a new topic, read with the one it refers to.
