@@ -8,12 +8,12 @@ time, a dose): a nearby passage is not presented as the answer.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
 from bot.errors import HipbotError
+from bot.tables import compile_checked, parse_table
 
 
 class AspectTableError(HipbotError):
@@ -42,20 +42,12 @@ class Aspect:
 
 
 def _compile(name: str, field: str, pattern: object) -> re.Pattern[str]:
-    if not isinstance(pattern, str):
-        raise AspectTableError(f"aspects.toml, aspect {name!r}: {field} must be a string")
-    try:
-        return re.compile(pattern)
-    except re.error as error:
-        raise AspectTableError(f"aspects.toml, aspect {name!r}: bad {field} ({error})") from None
+    return compile_checked(pattern, f"aspects.toml, aspect {name!r}, {field}", AspectTableError)
 
 
 def parse_aspects(text: str) -> tuple[Aspect, ...]:
     """Parse and check an aspects table; mistakes raise AspectTableError naming the aspect."""
-    try:
-        entries = tomllib.loads(text).get("aspect", [])
-    except tomllib.TOMLDecodeError as error:
-        raise AspectTableError(f"aspects.toml: {error}") from None
+    entries = parse_table(text, "aspects.toml", AspectTableError).get("aspect", [])
     aspects: list[Aspect] = []
     for entry in entries:
         name = entry.get("name")

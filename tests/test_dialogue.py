@@ -387,3 +387,16 @@ def test_a_half_recognised_sign_is_asked_about_with_its_own_check(runtime, answe
     assert turn.state.check is None  # one question, answered once
     if level == Level.URGENT:
         assert turn.reply.red_flags == ("cannot_bear_weight",)
+
+
+def test_an_explicit_correction_withdraws_what_it_denies_and_nothing_more(dialogue):
+    fell = "I fell hard on my run and heard a snap in my hip"
+    corrected = "sorry, I meant my friend fell, not me. what is a hip pointer?"
+    replies, state = talk(dialogue, fell, corrected)
+    assert replies[0].triage >= Level.URGENT
+    assert replies[1].triage == Level.SELF_CARE and state.escalation is None
+    assert not state.facts.trauma and replies[1].covered
+    replies, state = talk(dialogue, fell, "sorry for the panic, what is a hip pointer?")
+    assert replies[1].triage >= Level.URGENT and state.escalation  # no denial: it stays
+    replies, _ = talk(dialogue, fell, "my friend fell too")
+    assert replies[1].triage >= Level.URGENT  # not a correction

@@ -84,20 +84,21 @@ class SafetyCheck:
         state.check = None  # dropped; new pain told later starts it again
         fired = {finding.rule_id for finding in screening.fired}
         asks = [rule for rule in screening.asks if rule not in fired]
-        if intent == Intent.QUESTION and level < Level.URGENT and asks:
-            # The learned layer half-recognised a warning sign: ask rather than guess.
-            state.check = CheckProgress(rule=asks[0])
-            question = self.book.rule(asks[0]).check
-            draft.add("question", reply_texts().check_one.format(question=question))
-            draft.quick_replies = CHECK_REPLIES
-        elif (
+        if (
             intent == Intent.QUESTION
             and level == Level.SELF_CARE
             and not state.check_done
             and describes_own_pain(text, screening)
         ):
+            # Pain of their own: the whole check, which asks about every warning sign.
             state.check = CheckProgress()
             draft.add("question", self.question(0, resumed=False))
+            draft.quick_replies = CHECK_REPLIES
+        elif intent == Intent.QUESTION and level < Level.URGENT and asks:
+            # The learned layer half-recognised a warning sign: ask rather than guess.
+            state.check = CheckProgress(rule=asks[0])
+            question = self.book.rule(asks[0]).check
+            draft.add("question", reply_texts().check_one.format(question=question))
             draft.quick_replies = CHECK_REPLIES
 
     def advance(self, state: ConversationState, text: str) -> CheckOutcome:

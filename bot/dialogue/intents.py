@@ -7,7 +7,6 @@ with the entry's name, not at the first user who types that phrase.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -15,6 +14,7 @@ from importlib.resources import files
 from typing import Literal
 
 from bot.errors import HipbotError
+from bot.tables import compile_checked, parse_table
 
 
 class Intent(StrEnum):
@@ -61,23 +61,16 @@ class PhraseTables:
     answers: tuple[tuple[Answer, re.Pattern[str]], ...]
     plain: tuple[tuple[re.Pattern[str], str], ...]
     commands: tuple[Command, ...]
+    correction: re.Pattern[str]
 
 
-def _pattern(where: str, source: str) -> re.Pattern[str]:
-    try:
-        return re.compile(source)
-    except (re.error, TypeError) as error:
-        raise PhraseTableError(
-            f"intents.toml, {where}: bad pattern {source!r} ({error})"
-        ) from None
+def _pattern(where: str, source: object) -> re.Pattern[str]:
+    return compile_checked(source, f"intents.toml, {where}", PhraseTableError)
 
 
 def parse_phrase_tables(text: str) -> PhraseTables:
     """Parse and check intents.toml; mistakes raise PhraseTableError naming the entry."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise PhraseTableError(f"intents.toml: {error}") from None
+    data = parse_table(text, "intents.toml", PhraseTableError)
     intents = []
     for entry in data.get("intent", []):
         name = entry.get("name", "")
@@ -114,7 +107,11 @@ def parse_phrase_tables(text: str) -> PhraseTables:
         if intent is not None and intent not in Intent.__members__.values():
             raise PhraseTableError(f"intents.toml, command {name!r}: unknown intent {intent!r}")
         commands.append(Command(name, entry["about"], Intent(intent) if intent else None, only))
-    return PhraseTables(tuple(intents), tuple(answers), plain, tuple(commands))
+    corrections = [p for entry in data.get("correction", []) for p in entry.get("contains", [])]
+    if not corrections:
+        raise PhraseTableError("intents.toml: no [[correction]] phrases")
+    correction = _pattern("correction", "|".join(corrections))
+    return PhraseTables(tuple(intents), tuple(answers), plain, tuple(commands), correction)
 
 
 @cache
@@ -157,6 +154,11 @@ def command_list(channel: str | None = None) -> str:
         for c in phrase_tables().commands
         if c.only is None or channel in (None, c.only)
     )
+
+
+def corrects_earlier(text: str) -> bool:
+    """Whether a message corrects something said before ("sorry, I meant my friend")."""
+    return bool(phrase_tables().correction.search(text.lower()))
 
 
 def plain_words(text: str) -> str:

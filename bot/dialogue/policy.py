@@ -10,10 +10,16 @@ from __future__ import annotations
 from bot.config import Settings
 from bot.dialogue.answering import MAX_SEARCH_CHARS, Answerer, search_queries
 from bot.dialogue.check import CHECK_REPLIES, SafetyCheck, describes_own_pain
-from bot.dialogue.intents import Intent, classify, command_list, parse_check_answer
+from bot.dialogue.intents import (
+    Intent,
+    classify,
+    command_list,
+    corrects_earlier,
+    parse_check_answer,
+)
 from bot.dialogue.referral import referral_segments
 from bot.dialogue.reply import Draft, Reply, Turn
-from bot.dialogue.state import ConversationState
+from bot.dialogue.state import ConversationState, correction
 from bot.dialogue.texts import reply_texts
 from bot.retrieval import Retriever
 from bot.safety import Level, SafetyScreen, Screening, referral_text
@@ -56,7 +62,10 @@ class DialogueManager:
             if intent == Intent.QUESTION
             else self.safety.screen_rules_only(text, facts)
         )
-        state = state.after(screening)
+        withdrawn = None
+        if corrects_earlier(text):
+            screening, withdrawn = correction(screening, self.book)
+        state = state.after(screening, withdrawn)
         if intent == Intent.RESET:
             state = ConversationState(turns=state.turns, disclaimer_shown=state.disclaimer_shown)
         return self._compose(state, text, intent, screening)

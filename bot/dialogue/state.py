@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pydantic import BaseModel, Field
 
 from bot.safety import Level, Screening
 from bot.safety.facts import Facts
+from bot.safety.rules import RuleBook
 
 
 class CheckProgress(BaseModel):
@@ -42,11 +45,21 @@ class ConversationState(BaseModel):
     partial: list[str] = Field(default_factory=list)
     reminded: bool = False
 
-    def after(self, screening: Screening) -> ConversationState:
-        """Return a copy for the next turn, with the facts this message told."""
+    def after(
+        self, screening: Screening, withdrawn: frozenset[str] | None = None
+    ) -> ConversationState:
+        """Return a copy for the next turn, with the facts this message told.
+
+        `withdrawn` is given for a correction (see `correction`): the facts it denies are
+        cleared, and an escalation made only of red flags it takes back is lifted.
+        """
         state = self.model_copy(deep=True)
         state.turns += 1
         state.facts = state.facts.adding(screening.new_facts)
+        if withdrawn is not None:
+            state.facts = state.facts.removing(screening.denied_facts)
+            if state.escalation_rules and set(state.escalation_rules) <= withdrawn:
+                state.escalation, state.escalation_rules = None, []
         return state
 
     def escalate(self, level: Level, rules: list[str]) -> None:
@@ -54,3 +67,30 @@ class ConversationState(BaseModel):
         self.escalation = max(Level.parse(self.escalation or "self_care"), level).label
         self.escalation_rules += [r for r in rules if r not in self.escalation_rules]
         self.check = None
+
+
+def correction(screening: Screening, book: RuleBook) -> tuple[Screening, frozenset[str]]:
+    """Read a message that corrects an earlier one ("sorry, my friend fell, not me").
+
+    Returns:
+        The screening without learned findings of the rules it takes back, and those
+        rules: the ones it now says are negated or someone else's, and the ones that need
+        a fact it denies. A rule the rules themselves find in it is never taken back.
+    """
+    said_not_mine = {
+        finding.rule_id
+        for finding in screening.mentioned
+        if finding.context in ("negated", "someone_else")
+    }
+    needs_denied = {
+        rule.rule_id
+        for rule in book.rules
+        if rule.triggers
+        and all(set(trigger.concepts) & screening.denied_facts for trigger in rule.triggers)
+    }
+    by_rules = {f.rule_id for f in screening.fired if f.source == "rules"}
+    withdrawn = frozenset((said_not_mine | needs_denied) - by_rules)
+    kept = tuple(
+        f for f in screening.findings if not (f.source == "learned" and f.rule_id in withdrawn)
+    )
+    return replace(screening, findings=kept), withdrawn

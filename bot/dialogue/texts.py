@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from functools import cache
 from importlib.resources import files
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.errors import HipbotError
+from bot.tables import parse_table
 
 
 class ReplyTexts(BaseModel):
@@ -48,10 +48,11 @@ class ReplyTexts(BaseModel):
 
 def parse_texts(text: str) -> ReplyTexts:
     """Parse and check a texts table; a missing or unknown key raises HipbotError."""
+    data = parse_table(text, "texts.toml", HipbotError)
     try:
-        return ReplyTexts.model_validate(tomllib.loads(text))
-    except (tomllib.TOMLDecodeError, ValidationError) as error:
-        raise HipbotError(f"bot/dialogue/texts.toml: {error}") from None
+        return ReplyTexts.model_validate(data)
+    except ValidationError as error:
+        raise HipbotError(f"texts.toml: {error}") from None
 
 
 @cache

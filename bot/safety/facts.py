@@ -42,6 +42,11 @@ class Facts(BaseModel):
         new = {name: True for name in concepts if name in type(self).model_fields}
         return self.model_copy(update=new)
 
+    def removing(self, concepts: frozenset[str]) -> Facts:
+        """Return these facts with the named ones cleared (the person corrected them)."""
+        cleared = {name: False for name in concepts if name in type(self).model_fields}
+        return self.model_copy(update=cleared)
+
     def describe(self) -> str:
         """Name the facts in plain words (shown by /forget and /facts)."""
         return ", ".join(name.replace("_", " ") for name in sorted(self.known())) or "none"

@@ -55,6 +55,9 @@ class Screening:
     asks: tuple[str, ...] = ()
     # Concepts to remember (bot/safety/facts.py) that this message affirms.
     new_facts: frozenset[str] = frozenset()
+    # Remembered concepts this message only denies or puts in the past ("I stopped warfarin
+    # three years ago"): a correction of what was told earlier clears them.
+    denied_facts: frozenset[str] = frozenset()
 
     @property
     def fired(self) -> tuple[Finding, ...]:
@@ -273,9 +276,24 @@ def screen(
         if book.concepts[name].remembered
         and any(o.context in about and o.words != _EARLIER for o in found)
     )
+    denied_facts = frozenset(
+        name
+        for name, found in occurrences.items()
+        if book.concepts[name].remembered
+        and name not in new_facts
+        and any(o.context in ("negated", "past", "someone_else") for o in found)
+    )
     caveats = _caveats(normalized, book)
     cues = _message_cues(normalized, book)
-    return Screening(text, tuple(findings), caveats, normalized, cues, new_facts=new_facts)
+    return Screening(
+        text,
+        tuple(findings),
+        caveats,
+        normalized,
+        cues,
+        new_facts=new_facts,
+        denied_facts=denied_facts,
+    )
 
 
 def _caveats(normalized: str, book: RuleBook) -> tuple[str, ...]:
