@@ -187,7 +187,13 @@ class Answerer:
         ):
             return None
         if named and topic is not None:
+            # "how do I do the bridge one?": the named topic, if the question finds it;
             # "can I get a shot for it?": a new topic, read with the one it refers to.
+            alone = list(self.retriever.search(asked).hits)
+            if named <= set(terms(topic.text)):  # "when they're strained" of hip flexors
+                return self._on_topic(state, topic, asked, aspect, switched=False)
+            if alone and named & set(terms(alone[0].passage.section)):
+                return Resolution(_prefer_aspect(alone, aspect), asked, follows=False)
             query = f"{asked} ({topic.section.lower()})"
             hits = _prefer_aspect(list(self.retriever.search(query).hits), aspect)
             return Resolution(hits, query, follows=False)
@@ -240,7 +246,9 @@ class Answerer:
         """After two sections side by side, "the other one" is the next one not yet seen."""
         index = self.retriever.index
         before = index.row_of(state.seen[-2]) if len(state.seen) > 1 else None
-        if before is None or index.passages[before].path[:-1] != topic.path[:-1]:
+        if before is None or state.seen[-2] == topic.passage_id:
+            return None
+        if index.passages[before].path[:-1] != topic.path[:-1]:
             return None
         return next(
             (
