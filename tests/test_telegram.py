@@ -242,8 +242,30 @@ def test_media_and_edits_get_polite_answers(api, settings, runtime):
 
     replies = asyncio.run(scenario())
     assert [r["message"]["text"] for r in replies[:2]] == [NOT_TEXT, NOT_TEXT]
-    assert replies[3]["message"]["text"].startswith("(You edited a message")
-    assert "Call 999" in replies[3]["message"]["text"]
+    edited = replies[3]["message"]["text"]
+    assert "Call 999" in edited.splitlines()[0]  # the referral first, the note after it
+    assert "(You edited a message" in edited
+
+
+def test_a_caption_is_screened_and_the_referral_comes_before_any_note(api, settings, runtime):
+    async def scenario():
+        async with running(settings, runtime):
+            api.push_media(
+                CHAT, "photo", caption="fell on the ice and can't put any weight on my leg"
+            )
+            await api.wait_for_sent_async(CHAT, count=1)
+            message = api.push_message(CHAT, "what is a hip pointer?")
+            await api.wait_for_sent_async(CHAT, count=2)
+            api.push_edited_message(
+                CHAT, message["message"]["message_id"], "what is a hip pointer? I fell"
+            )
+            return await api.wait_for_sent_async(CHAT, count=3)
+
+    replies = [r["message"]["text"] for r in asyncio.run(scenario())]
+    assert "Call 999" in replies[0].splitlines()[0] and "I've read your caption" in replies[0]
+    assert replies[0] != NOT_TEXT
+    assert "Call 999" in replies[2].splitlines()[0]  # it sticks; the note follows it
+    assert replies[2].index("Call 999") < replies[2].index("(You edited a message")
 
 
 def test_flood_control_throttles_but_never_a_red_flag(api, settings, runtime):

@@ -60,6 +60,8 @@ NOT_TEXT = (
     '"why does the outside of my hip hurt after running?"'
 )
 EDITED_NOTE = "(You edited a message; I've read the new version.)"
+CAPTION_NOTE = "(I can't see photos or files, but I've read your caption.)"
+_REFERRAL_KINDS = {"emergency", "urgent", "doctor"}
 SLOW_DOWN = "You're sending messages very quickly; please wait a moment before the next one."
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
 PREFIX = {"emergency": "🚨 ", "urgent": "⚠️ ", "doctor": "🩺 "}
@@ -143,6 +145,17 @@ def _pieces(text: str, limit: int) -> list[str]:
     return pieces
 
 
+def with_note(reply: Reply, note: str) -> Reply:
+    """Add a note about how the message came (an edit, a caption) after any referral.
+
+    The referral stays the first line: nothing may come before what to do and how fast.
+    """
+    segments = list(reply.segments)
+    at = next((n for n, s in enumerate(segments) if s.kind not in _REFERRAL_KINDS), len(segments))
+    segments.insert(at, Segment("info", note))
+    return dataclasses.replace(reply, segments=tuple(segments))
+
+
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     """Offer the quick replies as inline buttons whose presses continue the conversation."""
     if not reply.quick_replies:
@@ -205,7 +218,10 @@ class TelegramFrontEnd:
         )
         application.add_handler(CallbackQueryHandler(self.on_button))
         application.add_handler(
-            MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.TEXT, self.on_edited)
+            MessageHandler(
+                filters.UpdateType.EDITED_MESSAGE & (filters.TEXT | filters.CAPTION),
+                self.on_edited,
+            )
         )
         application.add_handler(
             MessageHandler(
@@ -243,7 +259,11 @@ class TelegramFrontEnd:
     async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Read an edited message again: an edit may add a warning sign."""
         message = update.effective_message
-        text = self._addressed_text(message, context.bot.username) if message else None
+        if message is None:
+            return
+        text = self._addressed_text(message, context.bot.username)
+        if not text and message.caption and message.chat.type == ChatType.PRIVATE:
+            text = message.caption  # an edited caption is screened again too
         if text is not None:
             await self._converse(update, context, text, note=EDITED_NOTE)
 
@@ -279,9 +299,14 @@ class TelegramFrontEnd:
         await update.effective_message.reply_text(ABOUT)
 
     async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Photos, stickers, voice, locations...: ask for text, politely."""
+        """Photos, stickers, voice, documents...: read and screen a caption like text.
+
+        Without a caption, ask for text, politely (in private chats; groups are not nagged).
+        """
         message = update.effective_message
-        if message.chat.type == ChatType.PRIVATE:
+        if message.caption and message.chat.type == ChatType.PRIVATE:
+            await self._converse(update, context, message.caption, note=CAPTION_NOTE)
+        elif message.chat.type == ChatType.PRIVATE:
             await message.reply_text(NOT_TEXT)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -340,9 +365,7 @@ class TelegramFrontEnd:
                 typing.cancel()
             reply = turn.reply
             if note:  # rendered with the reply, so the 4,096-character split still holds
-                reply = dataclasses.replace(
-                    reply, segments=(Segment("info", note), *reply.segments)
-                )
+                reply = with_note(reply, note)
             messages = render_html(reply)
             for number, body in enumerate(messages):
                 last = number == len(messages) - 1
