@@ -268,6 +268,24 @@ def test_a_caption_is_screened_and_the_referral_comes_before_any_note(api, setti
     assert replies[2].index("Call 999") < replies[2].index("(You edited a message")
 
 
+def test_a_server_without_a_command_menu_is_one_warning_and_the_bot_still_answers(
+    api, settings, runtime, caplog
+):
+    api.fail_next("setMyCommands", error_code=404, description="Not Found: method not found")
+
+    async def scenario():
+        async with running(settings, runtime):
+            api.push_message(CHAT, "/sources what is this")
+            return await api.wait_for_sent_async(CHAT, count=1)
+
+    with caplog.at_level(logging.WARNING, logger="hipbot.telegram"):
+        replies = asyncio.run(scenario())
+    warnings = [r for r in caplog.records if "command menu" in r.getMessage()]
+    assert len(warnings) == 1 and "Traceback" not in caplog.text
+    # "/sources <anything>" is the sources command, not a question to search.
+    assert "haven't quoted any article" in replies[0]["message"]["text"]
+
+
 def test_flood_control_throttles_but_never_a_red_flag(api, settings, runtime):
     limited = settings.model_copy(update={"flood_messages_per_minute": 3})
 

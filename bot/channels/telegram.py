@@ -26,7 +26,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, MessageLimit, ParseMode
-from telegram.error import BadRequest, InvalidToken, NetworkError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -196,6 +196,7 @@ class TelegramFrontEnd:
             Application.builder()
             .token(token.get_secret_value().strip())
             .base_url(self.settings.telegram_base_url)
+            .base_file_url(self.settings.telegram_base_file_url)
             .rate_limiter(
                 AIORateLimiter(overall_max_rate=self.settings.telegram_rate_limit, max_retries=2)
             )
@@ -235,13 +236,15 @@ class TelegramFrontEnd:
         return application
 
     async def _post_init(self, application: Application) -> None:
-        await application.bot.set_my_commands(
-            [
-                BotCommand(command.name, command.about)
-                for command in phrase_tables().commands
-                if command.only in (None, "telegram")
-            ]
-        )
+        commands = [
+            BotCommand(command.name, command.about)
+            for command in phrase_tables().commands
+            if command.only in (None, "telegram")
+        ]
+        try:
+            await application.bot.set_my_commands(commands)
+        except TelegramError as error:  # a Bot API server without it still serves chats
+            logger.warning("could not register the command menu (%s); going on", error)
         await asyncio.to_thread(self.runtime.warm_up)  # first replies come fast
 
     # --- handlers ---------------------------------------------------------------------------
