@@ -9,6 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.channels.telegram import (
+    ALREADY_ANSWERED,
     NOT_TEXT,
     SLOW_DOWN,
     FloodGate,
@@ -94,9 +95,10 @@ def test_a_conversation_with_buttons(api, settings, runtime):
             (first,) = await api.wait_for_sent_async(CHAT)
             buttons = first["reply_markup"]["inline_keyboard"][0]
             assert [b["text"] for b in buttons] == ["Yes", "No", "Not sure", "Skip"]
-            api.push_callback(CHAT, first["message_id"], "No")
+            api.push_callback(CHAT, first["message_id"], buttons[1]["callback_data"])
             second = (await api.wait_for_sent_async(CHAT, count=2))[1]
-            api.push_callback(CHAT, second["message_id"], "Yes")
+            yes = second["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+            api.push_callback(CHAT, second["message_id"], yes)
             return await api.wait_for_sent_async(CHAT, count=3)
 
     first, second, third = asyncio.run(scenario())
@@ -109,6 +111,27 @@ def test_a_conversation_with_buttons(api, settings, runtime):
     assert len(api.calls_to("answerCallbackQuery")) == 2
     assert any(call["action"] == "typing" for call in api.calls_to("sendChatAction"))
     assert not api.failures
+
+
+def test_a_double_tap_or_an_old_keyboard_answers_nothing_new(api, settings, runtime):
+    async def scenario():
+        async with running(settings, runtime):
+            api.push_message(CHAT, "my hip hurts after running")
+            (first,) = await api.wait_for_sent_async(CHAT)
+            no = first["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+            api.push_callback(CHAT, first["message_id"], no)  # pressed twice, at once
+            api.push_callback(CHAT, first["message_id"], no)
+            sent = await api.wait_for_sent_async(CHAT, count=2)
+            await asyncio.sleep(0.5)  # time for a wrong third reply to show up
+            return sent, [m for m in api.sent if m["chat_id"] == CHAT]
+
+    (first, second), everything = asyncio.run(scenario())
+    assert "No" in first["reply_markup"]["inline_keyboard"][0][1]["text"]
+    assert "|" in first["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+    assert "full weight" in second["message"]["text"]  # the first press: the next question
+    assert len(everything) == 2  # the second press answered nothing
+    answers = [call.get("text") for call in api.calls_to("answerCallbackQuery")]
+    assert sorted(answers, key=str) == sorted([None, ALREADY_ANSWERED], key=str)
 
 
 def test_red_flags_stand_out_and_stick(api, settings, runtime):
@@ -134,7 +157,8 @@ def test_a_restart_in_the_middle_of_a_conversation_continues_it(api, settings, r
         async with running(settings, runtime):
             api.push_message(CHAT, "my hip hurts after running")
             (question,) = await api.wait_for_sent_async(CHAT)
-            api.push_callback(CHAT, question["message_id"], "Yes")
+            yes = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+            api.push_callback(CHAT, question["message_id"], yes)
             await api.wait_for_sent_async(CHAT, count=2)
 
     async def second_run():

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from telegram import (
     BotCommand,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -62,6 +63,8 @@ NOT_TEXT = (
 EDITED_NOTE = "(You edited a message; I've read the new version.)"
 CAPTION_NOTE = "(I can't see photos or files, but I've read your caption.)"
 _REFERRAL_KINDS = {"emergency", "urgent", "doctor"}
+_KEY_END = "|"
+ALREADY_ANSWERED = "That question was already answered."
 SLOW_DOWN = "You're sending messages very quickly; please wait a moment before the next one."
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
 PREFIX = {"emergency": "🚨 ", "urgent": "⚠️ ", "doctor": "🩺 "}
@@ -157,14 +160,19 @@ def with_note(reply: Reply, note: str) -> Reply:
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """Offer the quick replies as inline buttons whose presses continue the conversation."""
+    """Offer the quick replies as inline buttons whose presses continue the conversation.
+
+    A check question's buttons carry its key ("fall.3|No"): a press is applied only while
+    that very question is pending, so a double tap or an old keyboard changes nothing.
+    """
     if not reply.quick_replies:
         return None
+    prefix = f"{reply.question}{_KEY_END}" if reply.question else ""
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
-                    text, callback_data=text.encode()[:64].decode(errors="ignore")
+                    text, callback_data=f"{prefix}{text}".encode()[:64].decode(errors="ignore")
                 )
                 for text in reply.quick_replies
             ]
@@ -275,11 +283,11 @@ class TelegramFrontEnd:
         query = update.callback_query
         if query is None or query.data is None:
             return
-        await query.answer()
+        key, _, label = query.data.rpartition(_KEY_END)
         if isinstance(query.message, Message) and query.message.reply_markup is not None:
             with contextlib.suppress(BadRequest):  # pressed twice: the keyboard is gone
                 await query.edit_message_reply_markup(reply_markup=None)
-        await self._converse(update, context, query.data)
+        await self._converse(update, context, label, press=(query, key or None))
 
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Delete everything stored about this conversation, then say so."""
@@ -339,8 +347,14 @@ class TelegramFrontEnd:
     # --- the conversation ------------------------------------------------------------------
 
     async def _converse(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, note: str = ""
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        text: str,
+        note: str = "",
+        press: tuple[CallbackQuery, str | None] | None = None,
     ) -> None:
+        """Reply to one input; `press` is a button press and the question key it carries."""
         chat = update.effective_chat
         user = update.effective_user
         chat_key = self._chat_key(update)
@@ -361,6 +375,12 @@ class TelegramFrontEnd:
             )
             try:
                 state = await asyncio.to_thread(self.store.load, chat_key)
+                if press is not None:
+                    query, key = press
+                    if key is not None and key != state.question_key():
+                        await query.answer(ALREADY_ANSWERED)  # stale: nothing changes
+                        return
+                    await query.answer()
                 turn = await asyncio.to_thread(self.runtime.dialogue.respond, state, text)
                 # Saved before sending: a restart never loses a turn the person has seen.
                 await asyncio.to_thread(self.store.save, chat_key, turn.state)

@@ -213,6 +213,9 @@ class DialogueManager:
     def _finish(
         self, state: ConversationState, draft: Draft, level: Level, rules: list[str]
     ) -> Turn:
+        asks = draft.quick_replies == CHECK_REPLIES and state.check is not None
+        if asks:
+            state.check.asked_at = state.turns
         reply = Reply(
             segments=tuple(draft.segments),
             triage=max(level, Level.parse(state.escalation or "self_care")),
@@ -220,5 +223,6 @@ class DialogueManager:
             covered=draft.covered,
             sources=tuple(draft.sources),
             quick_replies=draft.quick_replies,
+            question=state.question_key() if asks else None,
         )
         return Turn(reply, state)

@@ -34,6 +34,8 @@ class Reply:
     covered: bool = False
     sources: tuple[Source, ...] = ()
     quick_replies: tuple[str, ...] = ()
+    # The check question the quick replies answer (ConversationState.question_key).
+    question: str | None = None
 
     @property
     def text(self) -> str:

@@ -22,6 +22,7 @@ class CheckProgress(BaseModel):
     fell: bool = False
     rule: str | None = None
     resumed: bool = False
+    asked_at: int = 0  # the turn that asked the pending question
 
 
 class ConversationState(BaseModel):
@@ -61,6 +62,15 @@ class ConversationState(BaseModel):
             if state.escalation_rules and set(state.escalation_rules) <= withdrawn:
                 state.escalation, state.escalation_rules = None, []
         return state
+
+    def question_key(self) -> str | None:
+        """Name the pending check question and when it was asked (None if there is none).
+
+        A button carries this key, so a stale or repeated press is recognised.
+        """
+        if self.check is None:
+            return None
+        return f"{self.check.rule or self.check.index}.{self.check.asked_at}"
 
     def escalate(self, level: Level, rules: list[str]) -> None:
         """Raise the sticky escalation to an urgent or emergency level (kept until /reset)."""
