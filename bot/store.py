@@ -69,6 +69,16 @@ class ConversationStore:
                 (chat_id, state.model_dump_json(), time.time()),
             )
 
+    def latest(self, prefix: str) -> str | None:
+        """Return the most recently saved chat id that starts with a prefix, if any."""
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT chat_id FROM conversations WHERE substr(chat_id, 1, ?) = ? "
+                "ORDER BY updated_at DESC LIMIT 1",
+                (len(prefix), prefix),
+            ).fetchone()
+        return row[0] if row else None
+
     def forget(self, chat_id: str) -> bool:
         """Delete everything stored about a chat; tell whether there was anything."""
         with self._lock:

@@ -4,6 +4,7 @@ import pty
 import re
 import select
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -94,6 +95,16 @@ def test_chat_commands_unknown_and_help_list_them_all(env):
     unknown, _, rest = result.output.partition("/help (")
     assert "I don't know that command" in unknown and "what is" not in unknown.lower()
     assert "/quit" in rest and "/sources" in rest and "/redflags" in rest
+
+
+def test_two_terminal_chats_keep_their_own_conversations(env):
+    run("chat", input="my hip hurts after running\n")  # leaves a safety question pending
+    run("chat", input="what is a hip pointer?\n")
+    with sqlite3.connect(env["HIPBOT_STATE_DB"]) as database:
+        ids = [row[0] for row in database.execute("SELECT chat_id FROM conversations")]
+    assert len(ids) == 2 and all(chat_id.startswith("repl-") for chat_id in ids)
+    resumed = run("chat", "--resume", input="")  # the last one, which asked nothing
+    assert "Back to the safety check" not in resumed.output
 
 
 def test_resume_asks_the_pending_check_question_again(env):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import termios
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
@@ -24,7 +25,9 @@ from bot.errors import HipbotError
 from bot.runtime import Runtime
 from bot.store import ConversationStore
 
-CHAT_ID = "repl"
+# Each terminal session is a conversation of its own ("repl-<random>"), so two chats open
+# at once never share one; --resume continues the one saved last.
+CHAT_PREFIX = "repl"
 STYLES = {
     "emergency": "bold white on red",
     "urgent": "bold red",
@@ -91,7 +94,9 @@ def run_repl(
         soft_wrap=not interactive,
     )
     store = ConversationStore(settings.state_db)
-    state = store.load(CHAT_ID) if resume else ConversationState()
+    resumed = store.latest(CHAT_PREFIX) if resume else None
+    chat_id = resumed or f"{CHAT_PREFIX}-{uuid.uuid4().hex[:12]}"
+    state = store.load(chat_id) if resumed else ConversationState()
     runtime = runtime or Runtime(settings)
     loader = _Loader(runtime)
     loader.start()
@@ -125,7 +130,7 @@ def run_repl(
             early = respond_before_model(runtime.safety, settings, state, line)
             if early is not None:
                 state = early.state
-                store.save(CHAT_ID, state)
+                store.save(chat_id, state)
                 render(early.reply, console)
                 continue
             if interactive:
@@ -140,7 +145,7 @@ def run_repl(
             return 1
         turn = runtime.dialogue.respond(state, line)
         state = turn.state
-        store.save(CHAT_ID, state)  # saved before it is shown: nothing acknowledged is lost
+        store.save(chat_id, state)  # saved before it is shown: nothing acknowledged is lost
         render(turn.reply, console)
     if interactive:
         console.print(Text("Bye, take care of that hip.", style="dim"))
