@@ -1,9 +1,10 @@
 """The dialogue core: plain Python that needs neither Telegram nor a terminal.
 
 Split by concern: `intents` (what a message asks of the bot, phrase tables as data),
-`policy` (the one ordered decision of what a reply says), `answering` (topic, aspect and
-what the articles say), `check` (the scripted safety questions), `referral` (what to do and
-how fast), `texts` (every fixed sentence, as data), `state` and `reply`.
+`policy` (the one ordered decision of what a reply says), `answering` (what the articles
+say, and partial coverage), `topics` (which topic a follow-up is about), `check` (the
+scripted safety questions), `referral` (what to do and how fast), `texts` (every fixed
+sentence, as data), `state` and `reply`.
 """
 
 from bot.dialogue.intents import Intent, classify, parse_check_answer

@@ -9,17 +9,15 @@ the reply says so and gives what they do say, marked not covered.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from bot.answer import compose_answer, source_of
 from bot.aspects import Aspect, aspect_of
 from bot.config import Settings
-from bot.corpus import Passage
 from bot.dialogue.intents import plain_words
 from bot.dialogue.reply import Draft
 from bot.dialogue.state import ConversationState
 from bot.dialogue.texts import reply_texts
-from bot.lexical import query_terms, terms
+from bot.dialogue.topics import Resolution, TopicResolver, answers_aspect, prefer_aspect
 from bot.retrieval import Hit, Retrieval, Retriever
 from bot.safety import Screening, caveat_texts, caveats_in
 from bot.safety.rules import RuleBook
@@ -27,35 +25,9 @@ from bot.text import sentences
 
 # The safety screen reads every character; the article search reads this much of it.
 MAX_SEARCH_CHARS = 10_000
-# A follow-up is short; a longer message is a question of its own.
-FOLLOW_UP_WORDS = 16
-# Among hits this close to the best, the one whose heading fits the aspect asked wins.
-ASPECT_MARGIN = 0.15
-_OTHER = re.compile(r"\b(?:the )?other (?:one|ones)\b|\banother one\b")
 # How many topics of a conversation are remembered for "back to the bridge...".
 MAX_SEEN = 8
 _ALTERNATIVES = re.compile(r"\s+or\s+(?:should i\s+|do i\s+)?")
-_OWN = re.compile(r"\bmy\b")
-_REFERENCE = re.compile(r"\b(it|that|this|them|those|these|they|theyre|one|ones|other)\b")
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """What a message is answered from: hits, the query they answer, and how it follows.
-
-    `follows`: a follow-up on a topic (only the part asked is given); `new_topic`: the
-    answer's passage becomes the conversation's topic.
-    """
-
-    hits: list[Hit]
-    query: str
-    follows: bool
-    switched: bool = False
-
-    @property
-    def new_topic(self) -> bool:
-        """Whether the answer starts (or returns to) a topic."""
-        return not self.follows or self.switched
 
 
 class Answerer:
@@ -65,16 +37,9 @@ class Answerer:
         self.retriever = retriever
         self.settings = settings
         self.book = book
-        passages = retriever.index.passages
         self.children = _children(retriever)
         self.topics = _topics(retriever)
-        titles = {term for p in passages for term in terms(p.article_title)}
-        # The words that name a topic ("clamshells", "bursitis"), less those of the titles
-        # ("hip", "pain", "running") and of the top-level overviews ("why", "hurt", "treat"),
-        # which say what is asked about a topic, not which one.
-        overviews = {term for path in self.children if len(path) == 1 for term in terms(path[0])}
-        self.topic_terms = {term for p in passages for term in terms(p.section)}
-        self.topic_terms -= titles | overviews
+        self.resolver = TopicResolver(retriever, self.children)
 
     def offer(self) -> str:
         """Say what the articles cover."""
@@ -92,7 +57,7 @@ class Answerer:
         queries = search_queries(text)
         asked = queries[0]
         aspect = aspect_of(asked)
-        resolution = self._follow_up(state, asked, aspect)
+        resolution = self.resolver.resolve(state, asked, aspect)
         if resolution is None:
             result = self._search(queries, text)
             if not result.covered:
@@ -100,9 +65,8 @@ class Answerer:
                 for caveat in caveat_texts(screening.caveats, self.book):
                     draft.add("caveat", caveat)
                 return
-            general = not set(query_terms(asked)) & self.topic_terms
-            overview = set(self.children) if general else None
-            hits = _prefer_aspect(list(result.hits), aspect, overview)
+            overview = None if self.resolver.names_topic(asked) else set(self.children)
+            hits = prefer_aspect(list(result.hits), aspect, overview)
             resolution = Resolution(hits, result.query, follows=False)
         hits = resolution.hits
         if aspect and aspect.needs and not aspect.given_in(hits[0].passage.text):
@@ -133,11 +97,11 @@ class Answerer:
         sides = _ALTERNATIVES.split(asked)
         aspects = [aspect_of(side) for side in sides]
         doctor = next((a for a in aspects if a and a.name == "doctor" and a.follow_up), None)
-        if len(sides) != 2 or doctor is None or _answers_aspect(answered.passage, doctor):
+        if len(sides) != 2 or doctor is None or answers_aspect(answered.passage, doctor):
             return
         result = self.retriever.search(doctor.follow_up.format(topic="it"))
-        hits = _prefer_aspect(list(result.hits), doctor)
-        if not result.covered or not _answers_aspect(hits[0].passage, doctor):
+        hits = prefer_aspect(list(result.hits), doctor)
+        if not result.covered or not answers_aspect(hits[0].passage, doctor):
             return
         hit = hits[0]
         answer, _ = compose_answer(asked, [hit], self.children, doctor)
@@ -159,115 +123,6 @@ class Answerer:
                 searches += [self.retriever.search(side) for side in sides]
         best = max(search.confidence for search in searches)
         return next(s for s in searches if s.confidence >= best - 0.05)
-
-    def _follow_up(
-        self, state: ConversationState, asked: str, aspect: Aspect | None
-    ) -> Resolution | None:
-        """Resolve a short follow-up against the conversation's topics.
-
-        Returns:
-            What to answer from, or None when the message is a question of its own.
-        """
-        index = self.retriever.index
-        row = index.row_of(state.topic_id) if state.topic_id else None
-        if not state.topic or len(asked.split()) > FOLLOW_UP_WORDS:
-            return None
-        lowered = asked.lower()
-        topic = index.passages[row] if row is not None else None
-        named = set(query_terms(asked)) & self.topic_terms
-        if topic is not None:
-            named -= set(terms(topic.section))  # "how long do I hold the plank?" on the plank
-        refers = bool(_REFERENCE.search(lowered))
-        tells_own = bool(_OWN.search(lowered))  # "my hip clicks..." is news, not a follow-up
-        earlier = self._earlier_topic(state, named)
-        if earlier is not None and not tells_own:  # "back to the bridge, ..."
-            return self._on_topic(state, earlier, asked, aspect, switched=True)
-        if tells_own or (
-            named and (topic is None or not refers or self._names_within(named, topic))
-        ):
-            return None
-        if named and topic is not None:
-            # "how do I do the bridge one?": the named topic, if the question finds it;
-            # "can I get a shot for it?": a new topic, read with the one it refers to.
-            alone = list(self.retriever.search(asked).hits)
-            if named <= set(terms(topic.text)):  # "when they're strained" of hip flexors
-                return self._on_topic(state, topic, asked, aspect, switched=False)
-            if alone and named & set(terms(alone[0].passage.section)):
-                return Resolution(_prefer_aspect(alone, aspect), asked, follows=False)
-            query = f"{asked} ({topic.section.lower()})"
-            hits = _prefer_aspect(list(self.retriever.search(query).hits), aspect)
-            return Resolution(hits, query, follows=False)
-        if topic is not None and _OTHER.search(lowered):
-            sibling = self._other_sibling(state, topic)
-            if sibling is not None:  # "and the other one?" after two of three tendons
-                return Resolution([Hit(sibling, 1.0, 1.0, 0.0)], asked, follows=False)
-        if topic is None and not (aspect and aspect.follow_up):
-            return None  # a warning sign told is a topic only for "is it serious?"
-        return self._on_topic(state, topic, asked, aspect, switched=False)
-
-    def _on_topic(
-        self,
-        state: ConversationState,
-        topic: Passage | None,
-        asked: str,
-        aspect: Aspect | None,
-        *,
-        switched: bool,
-    ) -> Resolution:
-        """Answer an aspect of a topic: from its own passage, or what the articles add."""
-        if topic is not None and (aspect is None or _answers_aspect(topic, aspect)):
-            query = topic.section if switched else state.topic_query or topic.section
-            return Resolution([Hit(topic, 1.0, 1.0, 0.0)], query, True, switched)
-        # The topic's own passage does not say it (or the topic is a warning sign told).
-        subject = (topic.section if switched and topic else state.topic or "").lower()
-        rewritten = (
-            aspect.follow_up.format(topic=subject)
-            if aspect and aspect.follow_up
-            else f"{asked} ({subject})"
-        )
-        hits = _prefer_aspect(list(self.retriever.search(rewritten).hits), aspect)
-        if topic is not None and aspect and aspect.needs:
-            # Only the topic's own family may answer "how many reps?" about it.
-            family = [h for h in hits if _related(h.passage.path, topic.path)]
-            hits = family or [Hit(topic, 1.0, 1.0, 0.0)]
-        hits.sort(key=lambda hit: hit.passage.passage_id in state.answered)
-        return Resolution(hits, rewritten, True, switched)
-
-    def _earlier_topic(self, state: ConversationState, named: set[str]) -> Passage | None:
-        """The topic talked about earlier that the words name again, if any."""
-        index = self.retriever.index
-        for passage_id in reversed(state.seen[:-1]):
-            row = index.row_of(passage_id)
-            if row is not None and named & set(terms(index.passages[row].section)):
-                return index.passages[row]
-        return None
-
-    def _other_sibling(self, state: ConversationState, topic: Passage) -> Passage | None:
-        """After two sections side by side, "the other one" is the next one not yet seen."""
-        index = self.retriever.index
-        before = index.row_of(state.seen[-2]) if len(state.seen) > 1 else None
-        if before is None or state.seen[-2] == topic.passage_id:
-            return None
-        if index.passages[before].path[:-1] != topic.path[:-1]:
-            return None
-        return next(
-            (
-                passage
-                for passage in index.passages
-                if passage.path[:-1] == topic.path[:-1]
-                and len(passage.path) > 1
-                and passage.passage_id not in state.seen
-            ),
-            None,
-        )
-
-    def _names_within(self, named: set[str], topic: Passage) -> bool:
-        """Whether the words name a section inside the topic ("the lunges one" of stretches)."""
-        return any(
-            _related(passage.path, topic.path) and named & set(terms(passage.section))
-            for passage in self.retriever.index.passages
-            if passage.path != topic.path
-        )
 
     def _aspect_missing(
         self, state: ConversationState, aspect: Aspect, hits: list[Hit], draft: Draft
@@ -357,49 +212,6 @@ class Answerer:
             return
         about = f" about {state.topic.lower()}" if state.topic else ""
         draft.add("info", reply_texts().all_said.format(about=about))
-
-
-def _answers_aspect(passage: Passage, aspect: Aspect) -> bool:
-    """Whether a passage is a place for what the aspect asks (its heading or its words)."""
-    if aspect.needs is not None:
-        return aspect.given_in(passage.text)
-    by_heading = aspect.heading is not None and bool(aspect.heading.search(" ".join(passage.path)))
-    by_words = aspect.says is not None and bool(aspect.says.search(passage.text))
-    return by_heading or by_words or (aspect.heading is None and aspect.says is None)
-
-
-def _related(path: tuple[str, ...], topic: tuple[str, ...]) -> bool:
-    """Whether a passage is the topic's own section, a sub-section or its parent."""
-    shorter = min(len(path), len(topic))
-    return path[:shorter] == topic[:shorter]
-
-
-def _prefer_aspect(
-    hits: list[Hit], aspect: Aspect | None, overview: set[tuple[str, ...]] | None = None
-) -> list[Hit]:
-    """Among hits close to the best, move the one that best fits the aspect to the front.
-
-    "When should I see a doctor?" should be answered by the section on when hip pain
-    becomes a problem, not a nearby FAQ; "how many reps?" by a passage that gives a number.
-    A general question (`overview`: the heading paths with sub-sections, when the question
-    names no topic of its own) prefers the section that gives the overview: "what causes
-    my hips to hurt?" gets the list of causes, not one of them.
-    """
-    if not aspect or not hits or (aspect.heading is None and aspect.needs is None):
-        return hits
-    close = [hit for hit in hits if hit.score >= hits[0].score - ASPECT_MARGIN]
-
-    def fit(hit: Hit) -> float:
-        path = hit.passage.path
-        heading = aspect.heading is None or bool(aspect.heading.search(" ".join(path)))
-        if not (heading and aspect.given_in(hit.passage.text)):
-            return 0
-        return 2 + 1 / len(path) if overview and path in overview else 1  # broadest first
-
-    best = max(close, key=fit)  # the first of the best fits, in ranking order
-    if fit(best) == 0 or best is hits[0]:
-        return hits
-    return [best] + [hit for hit in hits if hit is not best]
 
 
 def search_queries(text: str) -> list[str]:

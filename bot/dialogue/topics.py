@@ -1,0 +1,216 @@
+"""Conversation topics: which passage a follow-up is about, and the aspect asked of it.
+
+The state keeps the topic (the section last answered) and the topics before it. A short
+follow-up ("how many reps?", "what causes it?", "and the other one?", "back to the
+bridge...") is resolved here before anything is searched; a question that names a topic
+of its own is not a follow-up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.aspects import Aspect
+from bot.corpus import Passage
+from bot.dialogue.state import ConversationState
+from bot.lexical import query_terms, terms
+from bot.retrieval import Hit, Retriever
+
+# A follow-up is short; a longer message is a question of its own.
+FOLLOW_UP_WORDS = 16
+# Among hits this close to the best, the one whose heading fits the aspect asked wins.
+ASPECT_MARGIN = 0.15
+_OTHER = re.compile(r"\b(?:the )?other (?:one|ones)\b|\banother one\b")
+_OWN = re.compile(r"\bmy\b")
+_REFERENCE = re.compile(r"\b(it|that|this|them|those|these|they|theyre|one|ones|other)\b")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a message is answered from: hits, the query they answer, and how it follows.
+
+    `follows`: a follow-up on a topic (only the part asked is given); `new_topic`: the
+    answer's passage becomes the conversation's topic.
+    """
+
+    hits: list[Hit]
+    query: str
+    follows: bool
+    switched: bool = False
+
+    @property
+    def new_topic(self) -> bool:
+        """Whether the answer starts (or returns to) a topic."""
+        return not self.follows or self.switched
+
+
+class TopicResolver:
+    """Resolves follow-ups against the conversation's topics; holds read-only parts."""
+
+    def __init__(self, retriever: Retriever, children: dict[tuple[str, ...], list[str]]) -> None:
+        self.retriever = retriever
+        passages = retriever.index.passages
+        titles = {term for p in passages for term in terms(p.article_title)}
+        # The words that name a topic ("clamshells", "bursitis"), less those of the titles
+        # ("hip", "pain", "running") and of the top-level overviews ("why", "hurt", "treat"),
+        # which say what is asked about a topic, not which one.
+        overviews = {term for path in children if len(path) == 1 for term in terms(path[0])}
+        self.topic_terms = {term for p in passages for term in terms(p.section)}
+        self.topic_terms -= titles | overviews
+
+    def names_topic(self, text: str) -> bool:
+        """Whether a question names a topic of its own (not a general question)."""
+        return bool(set(query_terms(text)) & self.topic_terms)
+
+    def resolve(
+        self, state: ConversationState, asked: str, aspect: Aspect | None
+    ) -> Resolution | None:
+        """Resolve a short follow-up against the conversation's topics.
+
+        Returns:
+            What to answer from, or None when the message is a question of its own.
+        """
+        index = self.retriever.index
+        row = index.row_of(state.topic_id) if state.topic_id else None
+        if not state.topic or len(asked.split()) > FOLLOW_UP_WORDS:
+            return None
+        lowered = asked.lower()
+        topic = index.passages[row] if row is not None else None
+        named = set(query_terms(asked)) & self.topic_terms
+        if topic is not None:
+            named -= set(terms(topic.section))  # "how long do I hold the plank?" on the plank
+        refers = bool(_REFERENCE.search(lowered))
+        tells_own = bool(_OWN.search(lowered))  # "my hip clicks..." is news, not a follow-up
+        earlier = self._earlier_topic(state, named)
+        if earlier is not None and not tells_own:  # "back to the bridge, ..."
+            return self._on_topic(state, earlier, asked, aspect, switched=True)
+        if tells_own or (
+            named and (topic is None or not refers or self._names_within(named, topic))
+        ):
+            return None
+        if named and topic is not None:
+            # "how do I do the bridge one?": the named topic, if the question finds it;
+            # "can I get a shot for it?": a new topic, read with the one it refers to.
+            alone = list(self.retriever.search(asked).hits)
+            if named <= set(terms(topic.text)):  # "when they're strained" of hip flexors
+                return self._on_topic(state, topic, asked, aspect, switched=False)
+            if alone and named & set(terms(alone[0].passage.section)):
+                return Resolution(prefer_aspect(alone, aspect), asked, follows=False)
+            query = f"{asked} ({topic.section.lower()})"
+            hits = prefer_aspect(list(self.retriever.search(query).hits), aspect)
+            return Resolution(hits, query, follows=False)
+        if topic is not None and _OTHER.search(lowered):
+            sibling = self._other_sibling(state, topic)
+            if sibling is not None:  # "and the other one?" after two of three tendons
+                return Resolution([Hit(sibling, 1.0, 1.0, 0.0)], asked, follows=False)
+        if topic is None and not (aspect and aspect.follow_up):
+            return None  # a warning sign told is a topic only for "is it serious?"
+        return self._on_topic(state, topic, asked, aspect, switched=False)
+
+    def _on_topic(
+        self,
+        state: ConversationState,
+        topic: Passage | None,
+        asked: str,
+        aspect: Aspect | None,
+        *,
+        switched: bool,
+    ) -> Resolution:
+        """Answer an aspect of a topic: from its own passage, or what the articles add."""
+        if topic is not None and (aspect is None or answers_aspect(topic, aspect)):
+            query = topic.section if switched else state.topic_query or topic.section
+            return Resolution([Hit(topic, 1.0, 1.0, 0.0)], query, True, switched)
+        # The topic's own passage does not say it (or the topic is a warning sign told).
+        subject = (topic.section if switched and topic else state.topic or "").lower()
+        rewritten = (
+            aspect.follow_up.format(topic=subject)
+            if aspect and aspect.follow_up
+            else f"{asked} ({subject})"
+        )
+        hits = prefer_aspect(list(self.retriever.search(rewritten).hits), aspect)
+        if topic is not None and aspect and aspect.needs:
+            # Only the topic's own family may answer "how many reps?" about it.
+            family = [h for h in hits if _related(h.passage.path, topic.path)]
+            hits = family or [Hit(topic, 1.0, 1.0, 0.0)]
+        hits.sort(key=lambda hit: hit.passage.passage_id in state.answered)
+        return Resolution(hits, rewritten, True, switched)
+
+    def _earlier_topic(self, state: ConversationState, named: set[str]) -> Passage | None:
+        """The topic talked about earlier that the words name again, if any."""
+        index = self.retriever.index
+        for passage_id in reversed(state.seen[:-1]):
+            row = index.row_of(passage_id)
+            if row is not None and named & set(terms(index.passages[row].section)):
+                return index.passages[row]
+        return None
+
+    def _other_sibling(self, state: ConversationState, topic: Passage) -> Passage | None:
+        """After two sections side by side, "the other one" is the next one not yet seen."""
+        index = self.retriever.index
+        before = index.row_of(state.seen[-2]) if len(state.seen) > 1 else None
+        if before is None or state.seen[-2] == topic.passage_id:
+            return None
+        if index.passages[before].path[:-1] != topic.path[:-1]:
+            return None
+        return next(
+            (
+                passage
+                for passage in index.passages
+                if passage.path[:-1] == topic.path[:-1]
+                and len(passage.path) > 1
+                and passage.passage_id not in state.seen
+            ),
+            None,
+        )
+
+    def _names_within(self, named: set[str], topic: Passage) -> bool:
+        """Whether the words name a section inside the topic ("the lunges one" of stretches)."""
+        return any(
+            _related(passage.path, topic.path) and named & set(terms(passage.section))
+            for passage in self.retriever.index.passages
+            if passage.path != topic.path
+        )
+
+
+def answers_aspect(passage: Passage, aspect: Aspect) -> bool:
+    """Whether a passage is a place for what the aspect asks (its heading or its words)."""
+    if aspect.needs is not None:
+        return aspect.given_in(passage.text)
+    by_heading = aspect.heading is not None and bool(aspect.heading.search(" ".join(passage.path)))
+    by_words = aspect.says is not None and bool(aspect.says.search(passage.text))
+    return by_heading or by_words or (aspect.heading is None and aspect.says is None)
+
+
+def _related(path: tuple[str, ...], topic: tuple[str, ...]) -> bool:
+    """Whether a passage is the topic's own section, a sub-section or its parent."""
+    shorter = min(len(path), len(topic))
+    return path[:shorter] == topic[:shorter]
+
+
+def prefer_aspect(
+    hits: list[Hit], aspect: Aspect | None, overview: set[tuple[str, ...]] | None = None
+) -> list[Hit]:
+    """Among hits close to the best, move the one that best fits the aspect to the front.
+
+    "When should I see a doctor?" should be answered by the section on when hip pain
+    becomes a problem, not a nearby FAQ; "how many reps?" by a passage that gives a number.
+    A general question (`overview`: the heading paths with sub-sections, when the question
+    names no topic of its own) prefers the section that gives the overview: "what causes
+    my hips to hurt?" gets the list of causes, not one of them.
+    """
+    if not aspect or not hits or (aspect.heading is None and aspect.needs is None):
+        return hits
+    close = [hit for hit in hits if hit.score >= hits[0].score - ASPECT_MARGIN]
+
+    def fit(hit: Hit) -> float:
+        path = hit.passage.path
+        heading = aspect.heading is None or bool(aspect.heading.search(" ".join(path)))
+        if not (heading and aspect.given_in(hit.passage.text)):
+            return 0
+        return 2 + 1 / len(path) if overview and path in overview else 1  # broadest first
+
+    best = max(close, key=fit)  # the first of the best fits, in ranking order
+    if fit(best) == 0 or best is hits[0]:
+        return hits
+    return [best] + [hit for hit in hits if hit is not best]
