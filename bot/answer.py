@@ -78,14 +78,14 @@ def _units(passage: Passage, children: dict[tuple[str, ...], list[str]]) -> list
 
 def compose_answer(
     query: str,
-    hits: list[Hit],
+    passage: Passage,
     children: dict[tuple[str, ...], list[str]] | None = None,
     aspect: Aspect | None = None,
     *,
     brief: bool = False,
     focused: bool = False,
-) -> tuple[str, list[Hit]]:
-    """Answer from the best passage with the part that fits what was asked.
+) -> str:
+    """Answer from a passage with the part that fits what was asked.
 
     Instructions and warning-sign lists are given whole (cutting them would drop steps,
     reps or list items); a follow-up that needs a number ("how many reps?") gets the
@@ -95,7 +95,7 @@ def compose_answer(
 
     Args:
         query: what the person asked (after follow-up resolution).
-        hits: ranked hits; the first is the passage answered from.
+        passage: the passage answered from.
         children: sub-section names by heading path.
         aspect: what the question asks about its topic, if known.
         brief: give only the passage's opening (for "they don't say that, but...").
@@ -103,9 +103,8 @@ def compose_answer(
             sentences that hold what its aspect needs.
 
     Returns:
-        The answer text and the hits it drew from.
+        The answer text.
     """
-    passage = hits[0].passage
     units = _units(passage, children or {})
     name = aspect.name if aspect else None
     if brief:
@@ -120,7 +119,7 @@ def compose_answer(
         chosen = _best_units(query, passage, units, aspect, INSTRUCTION_CHARS)
     else:
         chosen = _best_units(query, passage, units, aspect, SHORT_ANSWER_CHARS)
-    return _join(chosen), hits[:1]
+    return _join(chosen)
 
 
 def _best_units(
@@ -140,7 +139,7 @@ def _best_units(
         unit_terms = set(terms(unit))
         score = len(query_terms & unit_terms) + 0.3 * len(heading_terms & unit_terms)
         score += lead if position == 0 else 0.0  # a passage's first sentence states its topic
-        if aspect and aspect.says and aspect.says.search(unit):
+        if aspect and aspect.said_in(unit):
             score += 1.0
         scored.append((score, position))
     chosen, length = set(), 0

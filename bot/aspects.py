@@ -36,6 +36,14 @@ class Aspect:
         """Whether the lower-cased question asks for this aspect."""
         return any(pattern.search(question) for pattern in self.asks)
 
+    def heads(self, path: tuple[str, ...]) -> bool:
+        """Whether a heading path is a place for this aspect ("Why...", "How to Treat...")."""
+        return self.heading is not None and bool(self.heading.search(" ".join(path)))
+
+    def said_in(self, text: str) -> bool:
+        """Whether a sentence or passage states this aspect ("caused by...")."""
+        return self.says is not None and bool(self.says.search(text))
+
     def given_in(self, text: str) -> bool:
         """Whether a text holds what this aspect needs (always true when it needs nothing)."""
         return self.needs is None or bool(self.needs.search(text.lower()))

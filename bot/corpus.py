@@ -198,7 +198,7 @@ def _looks_like_heading(line: str) -> bool:
     )
 
 
-_UNDERLINE = re.compile(r"^(.*\S.*)\n[ \t]*(=+|-+)[ \t]*$", re.MULTILINE)
+_UNDERLINE = re.compile(r"^(.*\S.*)\n[ \t]*(={3,}|-{3,})[ \t]*$", re.MULTILINE)
 _UNDERLINE_LEVELS = {"=": 1, "-": 2}
 
 
@@ -208,16 +208,11 @@ def _blocks_from_text(text: str) -> list[Block]:
     Headings underlined with === (level 1) or --- (level 2) are taken as written, and then
     other heading-shaped lines are their subsections; otherwise levels are inferred.
     """
-    underlined = [m for m in _UNDERLINE.finditer(text) if len(m.group(2)) >= 3]
+    underlined = bool(_UNDERLINE.search(text))
     if underlined:
         # Each underlined heading becomes a chunk of its own, marked with its level.
         text = _UNDERLINE.sub(
-            lambda m: (
-                f"\n\n\x00{_UNDERLINE_LEVELS[m.group(2)[0]]}{m.group(1)}\n\n"
-                if len(m.group(2)) >= 3
-                else m.group(0)
-            ),
-            text,
+            lambda m: f"\n\n\x00{_UNDERLINE_LEVELS[m.group(2)[0]]}{m.group(1)}\n\n", text
         )
     raw: list[Block] = []
     for chunk in re.split(r"\n[ \t\xa0]*\n", text):

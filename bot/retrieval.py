@@ -31,6 +31,11 @@ class Hit:
     dense: float
     lexical: float
 
+    @classmethod
+    def of(cls, passage: Passage, score: float = 1.0) -> Hit:
+        """A passage chosen without a search (the topic, "tell me more"), at a given score."""
+        return cls(passage, score, score, 0.0)
+
 
 @dataclass(frozen=True)
 class Retrieval:

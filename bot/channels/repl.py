@@ -20,7 +20,6 @@ from rich.text import Text
 from bot.config import Settings
 from bot.dialogue import ConversationState, Reply, Segment, respond_before_model
 from bot.dialogue.check import CHECK_REPLIES, SafetyCheck
-from bot.dialogue.texts import reply_texts
 from bot.errors import HipbotError
 from bot.runtime import Runtime
 from bot.store import ConversationStore
@@ -112,7 +111,7 @@ def run_repl(
             console.print(
                 Text("(continuing your last conversation; /reset starts over)", style="dim")
             )
-    pending = pending_question(runtime, state) if resume else None
+    pending = SafetyCheck(runtime.safety.book).pending(state) if resume else None
     if pending:  # the question the conversation was waiting on, asked again
         render(Reply((Segment("question", pending),), quick_replies=CHECK_REPLIES), console)
     read = _prompt_reader(console) if interactive else _line_reader(stdin)
@@ -151,16 +150,6 @@ def run_repl(
         console.print(Text("Bye, take care of that hip.", style="dim"))
     store.close()
     return 0
-
-
-def pending_question(runtime: Runtime, state: ConversationState) -> str | None:
-    """Return the safety-check question a resumed conversation was waiting on, if any."""
-    if state.check is None:
-        return None
-    book = runtime.safety.book
-    if state.check.rule:
-        return reply_texts().check_one.format(question=book.rule(state.check.rule).check)
-    return SafetyCheck(book).question(state.check.index, resumed=True)
 
 
 @contextmanager

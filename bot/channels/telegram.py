@@ -40,7 +40,7 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.dialogue import Reply, Segment
-from bot.dialogue.intents import phrase_tables
+from bot.dialogue.intents import commands_for
 from bot.errors import ConfigError, HipbotError
 from bot.runtime import Runtime
 from bot.safety import Level
@@ -244,11 +244,7 @@ class TelegramFrontEnd:
         return application
 
     async def _post_init(self, application: Application) -> None:
-        commands = [
-            BotCommand(command.name, command.about)
-            for command in phrase_tables().commands
-            if command.only in (None, "telegram")
-        ]
+        commands = [BotCommand(c.name, c.about) for c in commands_for("telegram")]
         try:
             await application.bot.set_my_commands(commands)
         except TelegramError as error:  # a Bot API server without it still serves chats

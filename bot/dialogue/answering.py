@@ -17,7 +17,13 @@ from bot.dialogue.intents import plain_words
 from bot.dialogue.reply import Draft
 from bot.dialogue.state import ConversationState
 from bot.dialogue.texts import reply_texts
-from bot.dialogue.topics import Resolution, TopicResolver, answers_aspect, prefer_aspect
+from bot.dialogue.topics import (
+    Resolution,
+    TopicResolver,
+    answers_aspect,
+    family_of,
+    prefer_aspect,
+)
 from bot.retrieval import Hit, Retrieval, Retriever
 from bot.safety import Screening, caveat_texts, caveats_in
 from bot.safety.rules import RuleBook
@@ -37,9 +43,14 @@ class Answerer:
         self.retriever = retriever
         self.settings = settings
         self.book = book
-        self.children = _children(retriever)
+        self.family = family_of(retriever.index.passages)
+        # Sub-section names by heading path: "Here are some exercises:" is completed with them.
+        self.children = {
+            path: list(dict.fromkeys(p.section for p in passages))
+            for path, passages in self.family.items()
+        }
         self.topics = _topics(retriever)
-        self.resolver = TopicResolver(retriever, self.children)
+        self.resolver = TopicResolver(retriever, self.family)
 
     def offer(self) -> str:
         """Say what the articles cover."""
@@ -104,7 +115,7 @@ class Answerer:
         if not result.covered or not answers_aspect(hits[0].passage, doctor):
             return
         hit = hits[0]
-        answer, _ = compose_answer(asked, [hit], self.children, doctor)
+        answer = compose_answer(asked, hit.passage, self.children, doctor)
         draft.add("answer", f"On {hit.passage.section.lower().rstrip('?')}: {answer}")
         others = [s for s in draft.sources if s.passage_id != hit.passage.passage_id]
         draft.sources = [*others[:1], source_of(hit), *others[1:]][: self.settings.top_k]
@@ -131,7 +142,7 @@ class Answerer:
         passage = hits[0].passage
         topic = passage.section.lower()
         draft.add("info", reply_texts().aspect_missing.format(missing=aspect.missing, topic=topic))
-        answer, _ = compose_answer(passage.section, hits[:1], self.children, None, brief=True)
+        answer = compose_answer(passage.section, passage, self.children, None, brief=True)
         draft.add("answer", answer)
         draft.sources = [source_of(hits[0])]
         draft.covered = False
@@ -154,32 +165,26 @@ class Answerer:
         new_topic: bool = True,
         focused: bool = False,
     ) -> None:
-        answer, used = compose_answer(query, hits, self.children, aspect, focused=focused)
+        passage = hits[0].passage
+        answer = compose_answer(query, passage, self.children, aspect, focused=focused)
         draft.add("answer", answer)
         # The rest of a passage that was cut, for "tell me more".
-        state.partial = [
-            hit.passage.passage_id for hit in used if len(answer) < 0.9 * len(hit.passage.text)
-        ]
+        cut = len(answer) < 0.9 * len(passage.text)
+        state.partial = [passage.passage_id] if cut else []
         draft.sources = [source_of(hit) for hit in hits[: self.settings.top_k]]
         draft.covered = True
         if new_topic:  # a follow-up keeps the subject ("how do I treat it?" stays on it)
-            state.topic = used[0].passage.section
-            state.topic_id = used[0].passage.passage_id
+            state.topic = passage.section
+            state.topic_id = passage.passage_id
             state.topic_query = query
-            state.seen = [*state.seen, used[0].passage.passage_id][-MAX_SEEN:]
-        if new_topic:
+            state.seen = [*state.seen, passage.passage_id][-MAX_SEEN:]
             state.answered = []
-        state.answered += [hit.passage.passage_id for hit in used]
+        state.answered.append(passage.passage_id)
         # "Tell me more" goes on with close hits, then the sections beside this one.
         best = hits[0].score
-        said = {hit.passage.passage_id for hit in used} | set(state.answered)
         close = [(h.passage.passage_id, h.score) for h in hits[1:] if h.score >= 0.6 * best]
-        siblings = [
-            (p.passage_id, 0.0)
-            for p in self.retriever.index.passages
-            if p.path[:-1] == used[0].passage.path[:-1] and len(p.path) > 1
-        ]
-        more = [item for item in close + siblings if item[0] not in said]
+        siblings = [(p.passage_id, 0.0) for p in self.family.get(passage.path[:-1], [])]
+        more = [item for item in close + siblings if item[0] not in state.answered]
         state.more = list(dict(more).items())[:5]
         state.last_sources = [source.as_dict() for source in draft.sources]
         mentions = set(screening.caveats if screening else ())
@@ -195,7 +200,7 @@ class Answerer:
             if row is not None:
                 passage = index.passages[row]
                 draft.add("answer", passage.text)
-                draft.sources = [source_of(Hit(passage, 1.0, 1.0, 0.0))]
+                draft.sources = [source_of(Hit.of(passage))]
                 draft.covered = True
                 state.last_sources = [source.as_dict() for source in draft.sources]
                 return
@@ -204,7 +209,7 @@ class Answerer:
             row = index.row_of(passage_id)
             if row is None:
                 continue
-            hit = Hit(index.passages[row], score, score, 0.0)
+            hit = Hit.of(index.passages[row], score)
             remaining = state.more
             query = state.topic_query or hit.passage.section
             self._present(state, query, [hit], draft, new_topic=False)
@@ -235,17 +240,6 @@ def search_queries(text: str) -> list[str]:
         if query and query not in queries:
             queries.append(query)
     return queries or [text]
-
-
-def _children(retriever: Retriever) -> dict[tuple[str, ...], list[str]]:
-    """Map each heading path to the names of its sub-sections, in article order."""
-    children: dict[tuple[str, ...], list[str]] = {}
-    for passage in retriever.index.passages:
-        if len(passage.path) > 1:
-            names = children.setdefault(passage.path[:-1], [])
-            if passage.section not in names:
-                names.append(passage.section)
-    return children
 
 
 def _topics(retriever: Retriever) -> list[str]:

@@ -63,6 +63,18 @@ class SafetyCheck:
             return texts.check_start.format(question=question)
         return question
 
+    def rule_question(self, rule_id: str) -> str:
+        """Return the one-question check of a rule the learned layer half-recognised."""
+        return reply_texts().check_one.format(question=self.book.rule(rule_id).check)
+
+    def pending(self, state: ConversationState) -> str | None:
+        """Return the question a conversation is waiting on, asked again (None if none)."""
+        if state.check is None:
+            return None
+        if state.check.rule:
+            return self.rule_question(state.check.rule)
+        return self.question(state.check.index, resumed=True)
+
     def maybe_start(
         self,
         state: ConversationState,
@@ -97,8 +109,7 @@ class SafetyCheck:
         elif intent == Intent.QUESTION and level < Level.URGENT and asks:
             # The learned layer half-recognised a warning sign: ask rather than guess.
             state.check = CheckProgress(rule=asks[0])
-            question = self.book.rule(asks[0]).check
-            draft.add("question", reply_texts().check_one.format(question=question))
+            draft.add("question", self.rule_question(asks[0]))
             draft.quick_replies = CHECK_REPLIES
 
     def advance(self, state: ConversationState, text: str) -> CheckOutcome:

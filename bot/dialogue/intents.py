@@ -147,13 +147,14 @@ def parse_check_answer(text: str) -> Answer | None:
     )
 
 
+def commands_for(channel: str | None = None) -> list[Command]:
+    """The slash commands a front end has ("telegram", "terminal"), or all of them."""
+    return [c for c in phrase_tables().commands if c.only is None or channel in (None, c.only)]
+
+
 def command_list(channel: str | None = None) -> str:
     """List the slash commands (all, or those a front end has) for /help."""
-    return ", ".join(
-        f"/{c.name} ({c.about.lower()})"
-        for c in phrase_tables().commands
-        if c.only is None or channel in (None, c.only)
-    )
+    return ", ".join(f"/{c.name} ({c.about.lower()})" for c in commands_for(channel))
 
 
 def corrects_earlier(text: str) -> bool:

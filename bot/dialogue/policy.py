@@ -14,12 +14,11 @@ from bot.dialogue.intents import (
     Intent,
     classify,
     command_list,
-    corrects_earlier,
     parse_check_answer,
 )
 from bot.dialogue.referral import referral_segments
 from bot.dialogue.reply import Draft, Reply, Turn
-from bot.dialogue.state import ConversationState, correction
+from bot.dialogue.state import ConversationState, after_message
 from bot.dialogue.texts import reply_texts
 from bot.retrieval import Retriever
 from bot.safety import Level, SafetyScreen, Screening, referral_text
@@ -62,10 +61,7 @@ class DialogueManager:
             if intent == Intent.QUESTION
             else self.safety.screen_rules_only(text, facts)
         )
-        withdrawn = None
-        if corrects_earlier(text):
-            screening, withdrawn = correction(screening, self.book)
-        state = state.after(screening, withdrawn)
+        state, screening = after_message(state, screening, text, self.book)
         if intent == Intent.RESET:
             state = ConversationState(turns=state.turns, disclaimer_shown=state.disclaimer_shown)
         return self._compose(state, text, intent, screening)
@@ -93,21 +89,18 @@ class DialogueManager:
         if level >= Level.URGENT:
             state.escalate(level, rules)
         if state.escalation:
-            for segment in referral_segments(
-                self.book,
-                self.settings,
-                Level.parse(state.escalation),
-                state.escalation_rules,
-                rules,
-            ):
-                draft.add(segment.kind, segment.text)
+            escalation = Level.parse(state.escalation)
+            draft.extend(
+                referral_segments(
+                    self.book, self.settings, escalation, state.escalation_rules, rules
+                )
+            )
             for note in check.notes:
                 draft.add("info", note)
             return self._finish(state, draft, level, rules)
 
         if level == Level.DOCTOR:
-            for segment in referral_segments(self.book, self.settings, level, rules, rules):
-                draft.add(segment.kind, segment.text)
+            draft.extend(referral_segments(self.book, self.settings, level, rules, rules))
         for note in check.notes:
             draft.add("info", note)
         serious_mention = self._safety_net(screening, draft)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.dialogue.intents import corrects_earlier
 from bot.dialogue.reply import Reply, Segment, SegmentKind, Turn
-from bot.dialogue.state import ConversationState, correction
+from bot.dialogue.state import ConversationState, after_message
 from bot.dialogue.texts import reply_texts
 from bot.safety import Level, SafetyScreen, referral_text
 from bot.safety.rules import RuleBook
@@ -63,10 +62,7 @@ def respond_before_model(
     text = clean_message(text)
     screening = safety.screen_rules_only(text, state.facts.known())
     level = screening.level
-    withdrawn = None
-    if corrects_earlier(text):
-        screening, withdrawn = correction(screening, safety.book)
-    state = state.after(screening, withdrawn)
+    state, screening = after_message(state, screening, text, safety.book)
     if level < Level.URGENT and not state.escalation:
         return None  # nothing urgent (or a correction withdrew it): the full dialogue answers
     rules = [finding.rule_id for finding in screening.fired]

@@ -75,3 +75,8 @@ class Draft:
         """Append a segment unless its text is empty or already said."""
         if text and all(segment.text != text for segment in self.segments):
             self.segments.append(Segment(kind, text))
+
+    def extend(self, segments: list[Segment]) -> None:
+        """Append segments in order, each as `add` would."""
+        for segment in segments:
+            self.add(segment.kind, segment.text)

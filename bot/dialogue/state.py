@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel, Field
 
+from bot.dialogue.intents import corrects_earlier
 from bot.safety import Level, Screening
 from bot.safety.facts import Facts
 from bot.safety.rules import RuleBook
@@ -77,6 +78,20 @@ class ConversationState(BaseModel):
         self.escalation = max(Level.parse(self.escalation or "self_care"), level).label
         self.escalation_rules += [r for r in rules if r not in self.escalation_rules]
         self.check = None
+
+
+def after_message(
+    state: ConversationState, screening: Screening, text: str, book: RuleBook
+) -> tuple[ConversationState, Screening]:
+    """Return the next turn's state and the screening as it counts, a correction applied.
+
+    The one path from a screened message to the next state, for the dialogue and for the
+    REPL's answer before the model loads.
+    """
+    withdrawn = None
+    if corrects_earlier(text):
+        screening, withdrawn = correction(screening, book)
+    return state.after(screening, withdrawn), screening
 
 
 def correction(screening: Screening, book: RuleBook) -> tuple[Screening, frozenset[str]]:

@@ -45,17 +45,31 @@ class Resolution:
         return not self.follows or self.switched
 
 
+# The sub-sections under each heading path that has any, in article order.
+Family = dict[tuple[str, ...], list[Passage]]
+
+
+def family_of(passages: list[Passage]) -> Family:
+    """Group passages under their parent heading path (top-level passages have none)."""
+    family: Family = {}
+    for passage in passages:
+        if len(passage.path) > 1:
+            family.setdefault(passage.path[:-1], []).append(passage)
+    return family
+
+
 class TopicResolver:
     """Resolves follow-ups against the conversation's topics; holds read-only parts."""
 
-    def __init__(self, retriever: Retriever, children: dict[tuple[str, ...], list[str]]) -> None:
+    def __init__(self, retriever: Retriever, family: Family) -> None:
         self.retriever = retriever
+        self.family = family
         passages = retriever.index.passages
         titles = {term for p in passages for term in terms(p.article_title)}
         # The words that name a topic ("clamshells", "bursitis"), less those of the titles
         # ("hip", "pain", "running") and of the top-level overviews ("why", "hurt", "treat"),
         # which say what is asked about a topic, not which one.
-        overviews = {term for path in children if len(path) == 1 for term in terms(path[0])}
+        overviews = {term for path in family if len(path) == 1 for term in terms(path[0])}
         self.topic_terms = {term for p in passages for term in terms(p.section)}
         self.topic_terms -= titles | overviews
 
@@ -103,7 +117,7 @@ class TopicResolver:
         if topic is not None and _OTHER.search(lowered):
             sibling = self._other_sibling(state, topic)
             if sibling is not None:  # "and the other one?" after two of three tendons
-                return Resolution([Hit(sibling, 1.0, 1.0, 0.0)], asked, follows=False)
+                return Resolution([Hit.of(sibling)], asked, follows=False)
         if topic is None and not (aspect and aspect.follow_up):
             return None  # a warning sign told is a topic only for "is it serious?"
         return self._on_topic(state, topic, asked, aspect, switched=False)
@@ -120,7 +134,7 @@ class TopicResolver:
         """Answer an aspect of a topic: from its own passage, or what the articles add."""
         if topic is not None and (aspect is None or answers_aspect(topic, aspect)):
             query = topic.section if switched else state.topic_query or topic.section
-            return Resolution([Hit(topic, 1.0, 1.0, 0.0)], query, True, switched)
+            return Resolution([Hit.of(topic)], query, True, switched)
         # The topic's own passage does not say it (or the topic is a warning sign told).
         subject = (topic.section if switched and topic else state.topic or "").lower()
         rewritten = (
@@ -132,7 +146,7 @@ class TopicResolver:
         if topic is not None and aspect and aspect.needs:
             # Only the topic's own family may answer "how many reps?" about it.
             family = [h for h in hits if _related(h.passage.path, topic.path)]
-            hits = family or [Hit(topic, 1.0, 1.0, 0.0)]
+            hits = family or [Hit.of(topic)]
         hits.sort(key=lambda hit: hit.passage.passage_id in state.answered)
         return Resolution(hits, rewritten, True, switched)
 
@@ -153,16 +167,8 @@ class TopicResolver:
             return None
         if index.passages[before].path[:-1] != topic.path[:-1]:
             return None
-        return next(
-            (
-                passage
-                for passage in index.passages
-                if passage.path[:-1] == topic.path[:-1]
-                and len(passage.path) > 1
-                and passage.passage_id not in state.seen
-            ),
-            None,
-        )
+        siblings = self.family.get(topic.path[:-1], [])
+        return next((p for p in siblings if p.passage_id not in state.seen), None)
 
     def _names_within(self, named: set[str], topic: Passage) -> bool:
         """Whether the words name a section inside the topic ("the lunges one" of stretches)."""
@@ -177,9 +183,8 @@ def answers_aspect(passage: Passage, aspect: Aspect) -> bool:
     """Whether a passage is a place for what the aspect asks (its heading or its words)."""
     if aspect.needs is not None:
         return aspect.given_in(passage.text)
-    by_heading = aspect.heading is not None and bool(aspect.heading.search(" ".join(passage.path)))
-    by_words = aspect.says is not None and bool(aspect.says.search(passage.text))
-    return by_heading or by_words or (aspect.heading is None and aspect.says is None)
+    unmarked = aspect.heading is None and aspect.says is None
+    return aspect.heads(passage.path) or aspect.said_in(passage.text) or unmarked
 
 
 def _related(path: tuple[str, ...], topic: tuple[str, ...]) -> bool:
@@ -205,7 +210,7 @@ def prefer_aspect(
 
     def fit(hit: Hit) -> float:
         path = hit.passage.path
-        heading = aspect.heading is None or bool(aspect.heading.search(" ".join(path)))
+        heading = aspect.heading is None or aspect.heads(path)
         if not (heading and aspect.given_in(hit.passage.text)):
             return 0
         return 2 + 1 / len(path) if overview and path in overview else 1  # broadest first
