@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     telegram_rate_limit: float = 30.0
     # "typing..." shows only when a reply takes longer than this (most take ~20 ms).
     telegram_typing_delay: float = 0.2
+    # On SIGTERM, messages in hand get this long to be answered; the rest wait in the inbox.
+    telegram_shutdown_grace: float = 20.0
 
     # Logging: message text is health data, so it stays out of logs unless asked for.
     log_level: str = "INFO"

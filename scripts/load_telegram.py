@@ -24,7 +24,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.channels.telegram import TelegramFrontEnd  # noqa: E402
+from bot.channels.telegram import serving  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.store import ConversationStore  # noqa: E402
@@ -89,13 +89,9 @@ async def run(
         )
         runtime = Runtime(settings)
         store = ConversationStore(settings.state_db)
-        application = TelegramFrontEnd(settings, runtime, store).build()
         latencies: list[float] = []
         lost: list[int] = []
-        async with application:
-            await application.post_init(application)
-            await application.start()
-            await application.updater.start_polling(poll_interval=0.0, timeout=1)
+        async with serving(settings, runtime, store):
             started = time.perf_counter()
             await asyncio.gather(
                 *(
@@ -112,8 +108,6 @@ async def run(
                 )
             )
             elapsed = time.perf_counter() - started
-            await application.updater.stop()
-            await application.stop()
         store.close()
         return chats * messages, latencies, lost, elapsed
 

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bot.channels.repl import _answer_and_save
 from bot.cli import main
+from bot.dialogue import ConversationState
+from bot.store import ConversationStore
 from tests.conftest import SEED
 
 CONTRACT_KEYS = {"reply", "triage", "red_flags", "covered", "sources", "quick_replies"}
@@ -243,3 +246,26 @@ def test_interactive_repl_in_a_terminal(env):
     finally:
         process.kill()
         os.close(main_fd)
+
+
+def test_a_resumed_conversation_written_by_another_terminal_is_answered_from_its_state(
+    tmp_path, runtime
+):
+    path = tmp_path / "state.sqlite3"
+    mine, other = ConversationStore(path), ConversationStore(path)  # two terminals
+    first = runtime.dialogue.respond(ConversationState(), "I'm on warfarin")
+    version = mine.save("repl-x", first.state)
+    seen: list[ConversationState] = []
+
+    def answer(state):
+        seen.append(state)
+        if len(seen) == 1:  # meanwhile the other window answered a turn of its own
+            later = runtime.dialogue.respond(state, "what is a hip pointer?")
+            other.save("repl-x", later.state, version)
+        return runtime.dialogue.respond(state, "can I take ibuprofen?")
+
+    turn, saved = _answer_and_save(mine, "repl-x", first.state, version, answer)
+    assert [s.turns for s in seen] == [1, 2]  # answered again from the other's state
+    assert saved == version + 2 and other.load("repl-x").turns == 3
+    assert other.load("repl-x").facts.blood_thinner
+    assert turn.reply.triage.label == "doctor"  # the medicine referral: warfarin was kept

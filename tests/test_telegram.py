@@ -15,8 +15,9 @@ from bot.channels.telegram import (
     FloodGate,
     TelegramFrontEnd,
     _check_connection,
-    render_html,
+    serving,
 )
+from bot.channels.telegram_render import render_html
 from bot.dialogue import Reply, Segment
 from bot.errors import ConfigError, HipbotError
 from bot.store import ConversationStore
@@ -45,28 +46,23 @@ def settings(seed_settings, api, tmp_path):
 
 @asynccontextmanager
 async def running(settings, runtime, *, webhook_port=None, secret=None):
-    """Run the bot's real Application (polling, or a webhook) until the block ends."""
+    """Run the bot as `hipbot telegram` does (polling, or a webhook) until the block ends."""
+    if webhook_port:
+        settings = settings.model_copy(
+            update={
+                "telegram_mode": "webhook",
+                "webhook_listen": "127.0.0.1",
+                "webhook_port": webhook_port,
+                "webhook_url": f"http://127.0.0.1:{webhook_port}",
+                "webhook_secret": SecretStr(secret) if secret else None,
+            }
+        )
     store = ConversationStore(settings.state_db)
-    application = TelegramFrontEnd(settings, runtime, store).build()
-    async with application:
-        await application.post_init(application)
-        await application.start()
-        if webhook_port:
-            await application.updater.start_webhook(
-                listen="127.0.0.1",
-                port=webhook_port,
-                url_path="telegram",
-                webhook_url=f"http://127.0.0.1:{webhook_port}/telegram",
-                secret_token=secret,
-            )
-        else:
-            await application.updater.start_polling(poll_interval=0.0, timeout=1)
-        try:
+    try:
+        async with serving(settings, runtime, store):
             yield store
-        finally:
-            await application.updater.stop()
-            await application.stop()
-    store.close()
+    finally:
+        store.close()
 
 
 def sent_texts(api, chat_id=CHAT):
@@ -354,7 +350,7 @@ def test_a_rejected_or_missing_token_is_one_clear_line(api, settings, runtime):
     store = ConversationStore(settings.state_db)
     application = TelegramFrontEnd(wrong, runtime, store).build()
     with pytest.raises(HipbotError, match="Telegram rejected the token"):
-        asyncio.run(_check_connection(application, wrong))
+        asyncio.run(_check_connection(application))
     missing = settings.model_copy(update={"telegram_token": None})
     with pytest.raises(ConfigError, match="HIPBOT_TELEGRAM_TOKEN"):
         TelegramFrontEnd(missing, runtime, store).build()

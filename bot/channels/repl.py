@@ -10,7 +10,7 @@ import sys
 import termios
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.config import Settings
-from bot.dialogue import ConversationState, Reply, Segment, respond_before_model
+from bot.dialogue import ConversationState, Reply, Segment, Turn, respond_before_model
 from bot.dialogue.check import CHECK_REPLIES, SafetyCheck
 from bot.errors import HipbotError
 from bot.runtime import Runtime
-from bot.store import ConversationStore
+from bot.store import ConversationStore, StaleConversation
 
 # Each terminal session is a conversation of its own ("repl-<random>"), so two chats open
 # at once never share one; --resume continues the one saved last.
@@ -38,6 +38,7 @@ STYLES = {
     "disclaimer": "dim",
 }
 QUIT = {"/quit", "/exit", "/q"}
+SAVE_ATTEMPTS = 3
 
 
 class _Loader(threading.Thread):
@@ -95,7 +96,7 @@ def run_repl(
     store = ConversationStore(settings.state_db)
     resumed = store.latest(CHAT_PREFIX) if resume else None
     chat_id = resumed or f"{CHAT_PREFIX}-{uuid.uuid4().hex[:12]}"
-    state = store.load(chat_id) if resumed else ConversationState()
+    state, version = store.load_versioned(chat_id) if resumed else (ConversationState(), 0)
     runtime = runtime or Runtime(settings)
     loader = _Loader(runtime)
     loader.start()
@@ -126,10 +127,15 @@ def run_repl(
             break
         if loader.is_alive():
             # A red flag is answered by the rules at once, without waiting for the model.
-            early = respond_before_model(runtime.safety, settings, state, line)
+            early, version = _answer_and_save(
+                store,
+                chat_id,
+                state,
+                version,
+                lambda now, line=line: respond_before_model(runtime.safety, settings, now, line),
+            )
             if early is not None:
                 state = early.state
-                store.save(chat_id, state)
                 render(early.reply, console)
                 continue
             if interactive:
@@ -142,14 +148,42 @@ def run_repl(
         if loader.error is not None:
             console.print(Text(f"hipbot: {loader.error}", style="bold red"))
             return 1
-        turn = runtime.dialogue.respond(state, line)
-        state = turn.state
-        store.save(chat_id, state)  # saved before it is shown: nothing acknowledged is lost
+        turn, version = _answer_and_save(
+            store,
+            chat_id,
+            state,
+            version,
+            lambda now, line=line: runtime.dialogue.respond(now, line),
+        )
+        state = turn.state  # saved before it is shown: nothing acknowledged is lost
         render(turn.reply, console)
     if interactive:
         console.print(Text("Bye, take care of that hip.", style="dim"))
     store.close()
     return 0
+
+
+def _answer_and_save(
+    store: ConversationStore,
+    chat_id: str,
+    state: ConversationState,
+    version: int,
+    answer: Callable[[ConversationState], Turn | None],
+) -> tuple[Turn | None, int]:
+    """Answer and save (None: no answer yet, nothing saved).
+
+    If another terminal saved this conversation meanwhile (`--resume` in two windows),
+    answer again from the state it left rather than overwrite it.
+    """
+    for _ in range(SAVE_ATTEMPTS):
+        turn = answer(state)
+        if turn is None:
+            return None, version
+        try:
+            return turn, store.save(chat_id, turn.state, version)
+        except StaleConversation:
+            state, version = store.load_versioned(chat_id)
+    raise HipbotError("this conversation keeps changing in another window; try again")
 
 
 @contextmanager

@@ -1,33 +1,28 @@
 """The Telegram front end (python-telegram-bot v22): it only renders the dialogue core's replies.
 
-Each chat's conversation state lives in the SQLite store and is saved before the reply is
-sent. Messages of one chat are handled one at a time (a lock per chat), chats in parallel.
-Message text never reaches the logs unless HIPBOT_LOG_MESSAGE_TEXT is set, and httpx's
-request logs, whose URLs carry the token, are silenced at start-up.
+Updates come in through the durable inbox (bot/channels/intake.py): stored before Telegram is
+told they arrived, handled per chat in order, replayed after a crash. A turn's new state and
+the reply it computed are committed together before the reply is sent, so a replay resends
+that reply instead of answering twice. Message text never reaches the logs unless
+HIPBOT_LOG_MESSAGE_TEXT is set, and httpx's request logs, whose URLs carry the token, are
+silenced at start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import html
 import logging
 import re
+import signal
 import time
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from telegram import (
-    BotCommand,
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    Update,
-)
-from telegram.constants import ChatAction, ChatType, MessageLimit, ParseMode
-from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram import BotCommand, CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -38,14 +33,15 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channels.intake import Dispatcher, poll, stop_server, webhook_server
+from bot.channels.telegram_render import KEY_END, keyboard, render_html, with_note
 from bot.config import Settings
-from bot.dialogue import Reply, Segment
 from bot.dialogue.intents import commands_for
 from bot.errors import ConfigError, HipbotError
+from bot.inbox import Inbox
 from bot.runtime import Runtime
 from bot.safety import Level
-from bot.store import ConversationStore
-from bot.text import split_sentences
+from bot.store import ConversationStore, StaleConversation
 
 logger = logging.getLogger("hipbot.telegram")
 
@@ -62,12 +58,11 @@ NOT_TEXT = (
 )
 EDITED_NOTE = "(You edited a message; I've read the new version.)"
 CAPTION_NOTE = "(I can't see photos or files, but I've read your caption.)"
-_REFERRAL_KINDS = {"emergency", "urgent", "doctor"}
-_KEY_END = "|"
 ALREADY_ANSWERED = "That question was already answered."
 SLOW_DOWN = "You're sending messages very quickly; please wait a moment before the next one."
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
-PREFIX = {"emergency": "🚨 ", "urgent": "⚠️ ", "doctor": "🩺 "}
+SAVE_ATTEMPTS = 3  # a save that lost a race is answered again from the new state
+SEND_ATTEMPTS = 4  # a network hiccup while sending is retried before giving up
 
 
 @dataclass
@@ -101,85 +96,6 @@ def quiet_library_logs(settings: Settings) -> None:
         telegram_logger.setLevel(max(telegram_logger.getEffectiveLevel(), logging.INFO))
 
 
-def render_html(reply: Reply) -> list[str]:
-    """Render a reply as Telegram HTML messages of at most 4,096 characters each.
-
-    Everything from articles or users is escaped; referrals are bold with a marker so
-    that they stand out; long segments are split at sentence boundaries.
-    """
-    blocks = []
-    for segment in reply.segments:
-        for piece in _pieces(segment.text, MessageLimit.MAX_TEXT_LENGTH - 200):
-            text = html.escape(piece)
-            if segment.kind in PREFIX:
-                text = f"<b>{PREFIX[segment.kind]}{text}</b>"
-            elif segment.kind in ("caveat", "disclaimer"):
-                text = f"<i>{text}</i>"
-            blocks.append(text)
-    if reply.sources:
-        lines = [f"• {html.escape(' > '.join((s.article, *s.path)))}" for s in reply.sources]
-        blocks.append("<i>Sources:</i>\n" + "\n".join(lines))
-    messages: list[str] = []
-    for block in blocks:
-        if messages and len(messages[-1]) + 2 + len(block) <= MessageLimit.MAX_TEXT_LENGTH:
-            messages[-1] += "\n\n" + block
-        else:
-            messages.append(block)
-    return messages or ["…"]
-
-
-def _pieces(text: str, limit: int) -> list[str]:
-    """Split text at sentence boundaries into pieces that stay under the limit once escaped."""
-    if len(html.escape(text)) <= limit:
-        return [text]
-    pieces, current = [], ""
-    for sentence in split_sentences(text):
-        while len(html.escape(sentence)) > limit:  # one endless sentence: cut it
-            cut = limit // 2
-            pieces.append(sentence[:cut])
-            sentence = sentence[cut:]
-        if current and len(html.escape(current + " " + sentence)) > limit:
-            pieces.append(current)
-            current = sentence
-        else:
-            current = f"{current} {sentence}".strip()
-    if current:
-        pieces.append(current)
-    return pieces
-
-
-def with_note(reply: Reply, note: str) -> Reply:
-    """Add a note about how the message came (an edit, a caption) after any referral.
-
-    The referral stays the first line: nothing may come before what to do and how fast.
-    """
-    segments = list(reply.segments)
-    at = next((n for n, s in enumerate(segments) if s.kind not in _REFERRAL_KINDS), len(segments))
-    segments.insert(at, Segment("info", note))
-    return dataclasses.replace(reply, segments=tuple(segments))
-
-
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """Offer the quick replies as inline buttons whose presses continue the conversation.
-
-    A check question's buttons carry its key ("fall.3|No"): a press is applied only while
-    that very question is pending, so a double tap or an old keyboard changes nothing.
-    """
-    if not reply.quick_replies:
-        return None
-    prefix = f"{reply.question}{_KEY_END}" if reply.question else ""
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    text, callback_data=f"{prefix}{text}".encode()[:64].decode(errors="ignore")
-                )
-                for text in reply.quick_replies
-            ]
-        ]
-    )
-
-
 class TelegramFrontEnd:
     """Turns Telegram updates into dialogue turns and replies into Telegram messages."""
 
@@ -187,6 +103,7 @@ class TelegramFrontEnd:
         self.settings = settings
         self.runtime = runtime
         self.store = store
+        self.inbox = Inbox(store)
         self.flood = FloodGate(settings.flood_messages_per_minute)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._warned: set[int] = set()
@@ -208,8 +125,7 @@ class TelegramFrontEnd:
             .rate_limiter(
                 AIORateLimiter(overall_max_rate=self.settings.telegram_rate_limit, max_retries=2)
             )
-            .concurrent_updates(True)
-            .post_init(self._post_init)
+            .updater(None)  # updates come through the durable inbox (intake.py)
         )
         try:
             application = builder.build()
@@ -243,7 +159,8 @@ class TelegramFrontEnd:
         application.add_error_handler(self.on_error)
         return application
 
-    async def _post_init(self, application: Application) -> None:
+    async def prepare(self, application: Application) -> None:
+        """Register the command menu and load the models, before any update is handled."""
         commands = [BotCommand(c.name, c.about) for c in commands_for("telegram")]
         try:
             await application.bot.set_my_commands(commands)
@@ -279,7 +196,7 @@ class TelegramFrontEnd:
         query = update.callback_query
         if query is None or query.data is None:
             return
-        key, _, label = query.data.rpartition(_KEY_END)
+        key, _, label = query.data.rpartition(KEY_END)
         if isinstance(query.message, Message) and query.message.reply_markup is not None:
             with contextlib.suppress(BadRequest):  # pressed twice: the keyboard is gone
                 await query.edit_message_reply_markup(reply_markup=None)
@@ -370,38 +287,102 @@ class TelegramFrontEnd:
                 self._typing_after(context, chat.id, self.settings.telegram_typing_delay)
             )
             try:
-                state = await asyncio.to_thread(self.store.load, chat_key)
-                if press is not None:
-                    query, key = press
-                    if key is not None and key != state.question_key():
-                        await query.answer(ALREADY_ANSWERED)  # stale: nothing changes
-                        return
-                    await query.answer()
-                turn = await asyncio.to_thread(self.runtime.dialogue.respond, state, text)
-                # Saved before sending: a restart never loses a turn the person has seen.
-                await asyncio.to_thread(self.store.save, chat_key, turn.state)
+                outcome = await self._outcome(update, chat_key, text, note, press)
             finally:
                 typing.cancel()
-            reply = turn.reply
-            if note:  # rendered with the reply, so the 4,096-character split still holds
-                reply = with_note(reply, note)
-            messages = render_html(reply)
-            for number, body in enumerate(messages):
-                last = number == len(messages) - 1
-                await context.bot.send_message(
-                    chat.id,
-                    body,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard(reply) if last else None,
-                )
+            if outcome is not None:
+                await self._deliver(context, chat.id, update.update_id, outcome)
+        if outcome is None:
+            return
         if self.settings.log_message_text:
             logger.info("chat %s said %r", chat.id, text)
         logger.info(
             "chat %s: %s reply in %.0f ms",
             chat.id,
-            turn.reply.triage.label,
+            outcome["triage"],
             (time.perf_counter() - started) * 1000,
         )
+
+    async def _outcome(
+        self,
+        update: Update,
+        chat_key: str,
+        text: str,
+        note: str,
+        press: tuple[CallbackQuery, str | None] | None,
+    ) -> dict | None:
+        """Return the reply to send for this update: computed once, stored with the state.
+
+        A replayed update gets the reply stored before the crash (its turn is not played
+        twice); None means a stale button press, acknowledged and changing nothing.
+        """
+        stored = await asyncio.to_thread(self.inbox.get, update.update_id)
+        if stored is not None and stored.reply is not None:
+            return {**stored.reply, "parts_sent": stored.parts_sent}
+        for attempt in range(SAVE_ATTEMPTS):
+            state, version = await asyncio.to_thread(self.store.load_versioned, chat_key)
+            if press is not None and attempt == 0:
+                query, key = press
+                if key is not None and key != state.question_key():
+                    with contextlib.suppress(BadRequest):  # too old to acknowledge
+                        await query.answer(ALREADY_ANSWERED)  # stale: nothing changes
+                    return None
+                with contextlib.suppress(BadRequest):
+                    await query.answer()
+            turn = await asyncio.to_thread(self.runtime.dialogue.respond, state, text)
+            reply = with_note(turn.reply, note) if note else turn.reply
+            markup = keyboard(reply)
+            bodies = render_html(reply)
+            outcome = {
+                "triage": reply.triage.label,
+                "messages": bodies,
+                "keyboard": markup.to_dict() if markup else None,
+            }
+            try:
+                # Committed with the state, before sending: nothing seen is ever lost.
+                await asyncio.to_thread(
+                    self.inbox.save_turn, chat_key, turn.state, version, update.update_id, outcome
+                )
+            except StaleConversation:
+                continue  # another writer was first: answer from the state it left
+            return {**outcome, "parts_sent": 0}
+        raise HipbotError(f"the conversation {chat_key} kept changing while being answered")
+
+    async def _deliver(
+        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, update_id: int, outcome: dict
+    ) -> None:
+        """Send the parts not sent yet, recording each; the buttons go with the last."""
+        bodies = outcome["messages"]
+        markup = (
+            InlineKeyboardMarkup.de_json(outcome["keyboard"], context.bot)
+            if outcome["keyboard"]
+            else None
+        )
+        for number in range(outcome["parts_sent"], len(bodies)):
+            last = number == len(bodies) - 1
+            await self._send(context, chat_id, bodies[number], markup if last else None)
+            await asyncio.to_thread(self.inbox.part_sent, update_id, number + 1)
+
+    @staticmethod
+    async def _send(
+        context: ContextTypes.DEFAULT_TYPE,
+        chat_id: int,
+        body: str,
+        markup: InlineKeyboardMarkup | None,
+    ) -> None:
+        """Send one message, retrying network hiccups (not refusals) with a growing pause."""
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                await context.bot.send_message(
+                    chat_id, body, parse_mode=ParseMode.HTML, reply_markup=markup
+                )
+                return
+            except (BadRequest, Forbidden):
+                raise
+            except NetworkError:
+                if attempt == SEND_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(2**attempt)
 
     @staticmethod
     async def _typing_after(
@@ -449,35 +430,107 @@ _MEDIA = (
 )
 
 
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings, runtime: Runtime, store: ConversationStore
+) -> AsyncIterator[Dispatcher]:
+    """Run the bot (polling, or the webhook server) until the block ends.
+
+    Updates left in the inbox by an earlier crash are replayed first. On the way out no new
+    update is taken, and those being handled get the grace period to finish; anything
+    unfinished stays in the inbox for the next start.
+    """
+    front = TelegramFrontEnd(settings, runtime, store)
+    application = front.build()
+    await _check_connection(application)
+    async with application:
+        await front.prepare(application)
+        await application.start()
+        dispatcher = Dispatcher(front.inbox, application)
+        server, poller = None, None
+        try:
+            replayed = await dispatcher.replay()
+            if replayed:
+                logger.info("replaying the updates of %d chats left from the last run", replayed)
+            if settings.telegram_mode == "webhook":
+                server = await _start_webhook(settings, runtime, store, application, dispatcher)
+            else:
+                poller = asyncio.create_task(poll(application, dispatcher), name="getUpdates")
+            yield dispatcher
+        finally:
+            if server is not None:
+                await stop_server(server)
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            await dispatcher.finish(settings.telegram_shutdown_grace)
+            await application.stop()
+
+
+async def _start_webhook(
+    settings: Settings,
+    runtime: Runtime,
+    store: ConversationStore,
+    application: Application,
+    dispatcher: Dispatcher,
+) -> object:
+    """Listen for Telegram's POSTs (and /healthz), then tell Telegram where to send them."""
+    if not settings.webhook_url:
+        raise ConfigError("webhook mode needs HIPBOT_WEBHOOK_URL (the public https URL)")
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    health = {
+        "database": store.database.reachable,
+        "index": lambda: "index" in runtime.__dict__,  # loaded by prepare()
+    }
+    server = webhook_server(dispatcher, settings.webhook_path, secret, health)
+    try:
+        server.listen(settings.webhook_port, settings.webhook_listen)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot listen on {settings.webhook_listen}:{settings.webhook_port} ({error}); "
+            "check HIPBOT_WEBHOOK_LISTEN and HIPBOT_WEBHOOK_PORT"
+        ) from None
+    try:
+        await application.bot.set_webhook(
+            url=settings.webhook_url.rstrip("/") + "/" + settings.webhook_path.strip("/"),
+            secret_token=secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    except TelegramError as error:
+        server.stop()
+        raise HipbotError(
+            f"Telegram refused the webhook ({error.message}); check HIPBOT_WEBHOOK_URL "
+            "(a public https address) and HIPBOT_WEBHOOK_SECRET (letters, digits, _ and -)"
+        ) from None
+    return server
+
+
 def run_bot(settings: Settings) -> None:
-    """Run the bot until interrupted: polling by default, a webhook when configured."""
+    """Run the bot until SIGINT or SIGTERM: polling by default, a webhook when configured."""
     runtime = Runtime(settings)
     runtime.index  # noqa: B018 - fail now, with a clear message, if there is no index
     store = ConversationStore(settings.state_db)
-    application = TelegramFrontEnd(settings, runtime, store).build()
     try:
-        asyncio.run(_check_connection(application, settings))
-        if settings.telegram_mode == "webhook":
-            if not settings.webhook_url:
-                raise ConfigError("webhook mode needs HIPBOT_WEBHOOK_URL (the public https URL)")
-            secret = (
-                settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-            )
-            application.run_webhook(
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                url_path=settings.webhook_path,
-                webhook_url=settings.webhook_url.rstrip("/") + "/" + settings.webhook_path,
-                secret_token=secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
-        else:
-            application.run_polling(allowed_updates=Update.ALL_TYPES)
+        asyncio.run(_run_until_signalled(settings, runtime, store))
     finally:
         store.close()
 
 
-async def _check_connection(application: Application, settings: Settings) -> None:
+async def _run_until_signalled(
+    settings: Settings, runtime: Runtime, store: ConversationStore
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    async with serving(settings, runtime, store):
+        logger.info("hipbot is serving Telegram (%s); Ctrl-C stops it", settings.telegram_mode)
+        await stop.wait()
+        logger.info("stopping: finishing the messages in hand")
+
+
+async def _check_connection(application: Application) -> None:
     """Call getMe once, so that a bad token or no network is one clear line, not a trace."""
     try:
         async with application.bot:
