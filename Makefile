@@ -37,6 +37,7 @@ telegram: index/manifest.json
 	$(BIN)/hipbot telegram
 
 test: $(INSTALLED) $(SAFETY_MODEL)
+	scripts/ensure_postgres.sh
 	$(BIN)/pytest
 
 lint: $(INSTALLED)

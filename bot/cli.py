@@ -129,7 +129,7 @@ def _conversation(line: str) -> list[str]:
 @_friendly_errors
 def telegram() -> None:
     """Run the Telegram bot (polling, or a webhook when HIPBOT_TELEGRAM_MODE=webhook)."""
-    from bot.channels.telegram import run_bot
+    from bot.channels.telegram_run import run_bot
 
     settings = _settings()
     _configure_logging(settings)

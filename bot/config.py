@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     emergency_department: str = "the emergency department (A&E / ER)"
     urgent_care: str = "an urgent care centre, A&E or a same-day GP appointment"
 
-    # Conversation state
+    # Conversation state: a SQLite file, or PostgreSQL (postgresql://...) for replicas
     state_db: Path = Path("state/hipbot.sqlite3")
+    state_url: SecretStr | None = None
 
     # Telegram
     telegram_token: SecretStr | None = None
@@ -77,10 +78,17 @@ class Settings(BaseSettings):
     telegram_typing_delay: float = 0.2
     # On SIGTERM, messages in hand get this long to be answered; the rest wait in the inbox.
     telegram_shutdown_grace: float = 20.0
+    # A replica's hold on a chat; one that dies lets its chats go after this long.
+    inbox_lease_seconds: float = 30.0
+    inbox_sweep_seconds: float = 2.0
 
     # Logging: message text is health data, so it stays out of logs unless asked for.
     log_level: str = "INFO"
     log_message_text: bool = False
+
+    def state_location(self) -> Path | str:
+        """Return where conversation state lives: the PostgreSQL URL if set, else the file."""
+        return self.state_url.get_secret_value() if self.state_url else self.state_db
 
     def model_location(self) -> str:
         """Return what SentenceTransformer should load: the packaged folder or the name given."""

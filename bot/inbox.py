@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 
 from bot.dialogue import ConversationState
@@ -36,11 +37,44 @@ class InboxItem:
 
 
 class Inbox:
-    """Accepted updates in the state database, beside the conversations."""
+    """Accepted updates in the state database, beside the conversations.
 
-    def __init__(self, store: ConversationStore) -> None:
+    Several replicas may share one (PostgreSQL) database: a replica handles a chat only
+    while it holds that chat's lease, which it renews after each update; a lease left by a
+    replica that died expires after `lease_seconds`, and another replica takes the chat over.
+    """
+
+    def __init__(self, store: ConversationStore, lease_seconds: float = 30.0) -> None:
         self.store = store
         self.database = store.database
+        self.lease_seconds = lease_seconds
+        self.owner = uuid.uuid4().hex  # this process
+
+    def forget_old_leases(self) -> None:
+        """At start-up on a database only this process serves, its old leases are void."""
+        if not self.database.shared:
+            with self.database.transaction() as connection:
+                connection.execute("DELETE FROM chat_leases")
+
+    def take(self, chat: str) -> bool:
+        """Take (or renew) the chat's lease; False while another replica holds it."""
+        now = time.time()
+        with self.database.transaction() as connection:
+            row = connection.execute(
+                "INSERT INTO chat_leases (chat, owner, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT(chat) DO UPDATE SET owner = excluded.owner, "
+                "expires = excluded.expires "
+                "WHERE chat_leases.expires < ? OR chat_leases.owner = ? RETURNING owner",
+                (chat, self.owner, now + self.lease_seconds, now, self.owner),
+            ).fetchone()
+        return row is not None
+
+    def release(self, chat: str) -> None:
+        """Give the chat's lease back."""
+        with self.database.transaction() as connection:
+            connection.execute(
+                "DELETE FROM chat_leases WHERE chat = ? AND owner = ?", (chat, self.owner)
+            )
 
     def accept(self, update_id: int, chat: str, payload: dict) -> bool:
         """Store an update (committed before this returns); False if it was already here."""

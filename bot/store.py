@@ -1,119 +1,31 @@
-"""Conversation state per chat in SQLite (JSON rows), shared by the REPL and Telegram.
+"""Conversation state per chat (JSON rows), shared by the REPL and Telegram.
 
 Each save is its own committed transaction, made before the reply is sent, so a crash or
 restart never loses a conversation the person has seen an answer to. Every row carries a
 version: a save that lost a race with another writer (a second terminal, a second process)
 raises StaleConversation instead of overwriting, and the caller answers again from the new
-state. The schema is versioned (`PRAGMA user_version`) and migrated on open. The database
-file is created readable by its owner only: it holds health information.
+state. The database (bot/database.py) is SQLite by default, PostgreSQL for several replicas.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from bot.database import StateDatabase, Transaction, open_database
 from bot.dialogue import ConversationState
-from bot.errors import ConfigError
-
-# One step per schema version, applied in order to databases older than it.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS conversations (
-        chat_id TEXT PRIMARY KEY,
-        state TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    )
-    """,
-    "ALTER TABLE conversations ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
-    """
-    CREATE TABLE inbox (
-        update_id INTEGER PRIMARY KEY,
-        chat TEXT NOT NULL,
-        payload TEXT,
-        reply TEXT,
-        parts_sent INTEGER NOT NULL DEFAULT 0,
-        received_at REAL NOT NULL,
-        done_at REAL
-    );
-    CREATE INDEX inbox_waiting ON inbox (chat, update_id) WHERE done_at IS NULL;
-    """,
-)
 
 
 class StaleConversation(Exception):
     """Someone else saved the conversation since it was loaded: load it and answer again."""
 
 
-class StateDatabase:
-    """The SQLite file: one connection, a lock, migrations, and transactions."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        previous_umask = os.umask(0o077)  # the database and its WAL files: owner only
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self.connection.execute("PRAGMA journal_mode=WAL")
-            self.connection.execute("PRAGMA synchronous=FULL")
-            self.connection.execute("PRAGMA busy_timeout=5000")
-            self._migrate()
-        except (OSError, sqlite3.Error) as error:
-            raise ConfigError(
-                f"cannot open the conversation store {path} ({error}); "
-                "check HIPBOT_STATE_DB and the folder's permissions"
-            ) from None
-        finally:
-            os.umask(previous_umask)
-        self.lock = threading.RLock()
-
-    def _migrate(self) -> None:
-        (version,) = self.connection.execute("PRAGMA user_version").fetchone()
-        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-            self.connection.executescript(
-                f"BEGIN IMMEDIATE; {step}; PRAGMA user_version = {number}; COMMIT;"
-            )
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run statements as one committed transaction (rolled back on any error)."""
-        with self.lock:
-            self.connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.connection
-            except BaseException:
-                self.connection.execute("ROLLBACK")
-                raise
-            self.connection.execute("COMMIT")
-
-    def query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
-        """Return all rows of one read."""
-        with self.lock:
-            return self.connection.execute(sql, parameters).fetchall()
-
-    def reachable(self) -> bool:
-        """Tell whether the database answers (for /healthz)."""
-        try:
-            return self.query("SELECT 1") == [(1,)]
-        except sqlite3.Error:
-            return False
-
-    def close(self) -> None:
-        """Close the database."""
-        with self.lock:
-            self.connection.close()
-
-
 class ConversationStore:
     """Load, save and forget conversation states by chat id."""
 
-    def __init__(self, path: Path) -> None:
-        self.database = StateDatabase(path)
+    def __init__(self, location: Path | str) -> None:
+        """Open a SQLite file, or PostgreSQL when given a postgresql:// URL."""
+        self.database: StateDatabase = open_database(location)
 
     def load(self, chat_id: str) -> ConversationState:
         """Return the chat's state, or a fresh one (also when a stored row is unreadable)."""
@@ -143,7 +55,7 @@ class ConversationStore:
 
     @staticmethod
     def write(
-        connection: sqlite3.Connection,
+        connection: Transaction,
         chat_id: str,
         state: ConversationState,
         version: int | None,
@@ -192,3 +104,31 @@ class ConversationStore:
     def close(self) -> None:
         """Close the database."""
         self.database.close()
+
+
+class FloodCounter:
+    """Messages per user per clock minute, counted in the state database.
+
+    Kept in the database, not in memory, so that replicas behind one address share one
+    count: a person is throttled the same whichever replica gets their messages.
+    """
+
+    def __init__(self, database: StateDatabase, limit: int) -> None:
+        self.database = database
+        self.limit = limit
+
+    def allow(self, user_id: int | str, now: float | None = None) -> bool:
+        """Count a message; tell whether it is within this minute's limit."""
+        minute = int((time.time() if now is None else now) // 60)
+        with self.database.transaction() as connection:
+            (count,) = connection.execute(
+                "INSERT INTO flood (user_id, minute, count) VALUES (?, ?, 1) "
+                "ON CONFLICT (user_id, minute) DO UPDATE SET count = flood.count + 1 "
+                "RETURNING count",
+                (str(user_id), minute),
+            ).fetchone()
+            if count == 1:  # a new minute for this person: drop their old counts
+                connection.execute(
+                    "DELETE FROM flood WHERE user_id = ? AND minute < ?", (str(user_id), minute)
+                )
+        return count <= self.limit

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,28 @@ def seed_corpus(tmp_path) -> Settings:
     """A fresh copy of the seed corpus with no index yet."""
     make_corpus(tmp_path, SEED)
     return make_settings(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on loopback for the whole session."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """A fresh, empty database on the session's server."""
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + uuid.uuid4().hex[:8]
+    return postgres_server.new_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_location(request, tmp_path):
+    """Where a store lives: a SQLite file, then a PostgreSQL database (same tests, both)."""
+    if request.param == "sqlite":
+        return tmp_path / "state" / "db.sqlite3"
+    return request.getfixturevalue("postgres_url")

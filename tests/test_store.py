@@ -1,15 +1,18 @@
 import sqlite3
 import stat
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bot.database import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 from bot.dialogue import CheckProgress, ConversationState
 from bot.inbox import Inbox
-from bot.store import MIGRATIONS, ConversationStore, StaleConversation
+from bot.store import ConversationStore, StaleConversation
 
 
-def test_states_round_trip_and_chats_are_isolated(tmp_path):
-    store = ConversationStore(tmp_path / "state" / "db.sqlite3")
+def test_states_round_trip_and_chats_are_isolated(state_location):
+    store = ConversationStore(state_location)
     first = ConversationState(turns=3, topic="Bursitis", check=CheckProgress(index=2, fell=True))
     store.save("telegram:1", first)
     store.save("telegram:2", ConversationState(turns=1, escalation="urgent"))
@@ -18,16 +21,16 @@ def test_states_round_trip_and_chats_are_isolated(tmp_path):
     assert store.load("telegram:3") == ConversationState()
 
 
-def test_saved_state_survives_reopening(tmp_path):
-    path = tmp_path / "db.sqlite3"
+def test_saved_state_survives_reopening(state_location):
+    path = state_location
     store = ConversationStore(path)
     store.save("repl", ConversationState(turns=7, escalation="emergency"))
     store.close()
     assert ConversationStore(path).load("repl").escalation == "emergency"
 
 
-def test_forget_deletes_everything_about_a_chat(tmp_path):
-    store = ConversationStore(tmp_path / "db.sqlite3")
+def test_forget_deletes_everything_about_a_chat(state_location):
+    store = ConversationStore(state_location)
     store.save("a", ConversationState(turns=1))
     store.save("b", ConversationState(turns=2))
     assert store.forget("a") is True
@@ -54,8 +57,8 @@ def test_an_unreadable_row_gives_a_fresh_conversation(tmp_path):
     assert store.load("x") == ConversationState()
 
 
-def test_a_save_that_lost_a_race_is_refused_not_overwritten(tmp_path):
-    path = tmp_path / "db.sqlite3"
+def test_a_save_that_lost_a_race_is_refused_not_overwritten(state_location):
+    path = state_location
     first, second = ConversationStore(path), ConversationStore(path)  # two processes
     first.save("repl-a", ConversationState(turns=1))
     state_a, version_a = first.load_versioned("repl-a")
@@ -87,11 +90,11 @@ def test_an_old_database_is_migrated_and_keeps_its_conversations(tmp_path):
     assert store.load_versioned("telegram:1") == (ConversationState(turns=4), 1)
     assert Inbox(store).waiting() == 0
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(SQLITE_MIGRATIONS)
 
 
-def test_the_inbox_keeps_updates_until_done_then_only_their_ids(tmp_path):
-    store = ConversationStore(tmp_path / "db.sqlite3")
+def test_the_inbox_keeps_updates_until_done_then_only_their_ids(state_location):
+    store = ConversationStore(state_location)
     inbox = Inbox(store)
     assert inbox.accept(11, "7", {"update_id": 11, "text": "second chat"})
     assert inbox.accept(10, "5", {"update_id": 10, "text": "first"})
@@ -107,20 +110,36 @@ def test_the_inbox_keeps_updates_until_done_then_only_their_ids(tmp_path):
     inbox.done(10)
     assert inbox.get(10) is None and inbox.next_for("5").update_id == 12
     assert not inbox.accept(10, "5", {"update_id": 10, "text": "first"})  # still known
-    with sqlite3.connect(tmp_path / "db.sqlite3") as check:
-        assert check.execute(
-            "SELECT payload, reply FROM inbox WHERE update_id = 10"
-        ).fetchone() == (
-            None,
-            None,
-        )
+    rows = store.database.query("SELECT payload, reply FROM inbox WHERE update_id = 10")
+    assert rows == [(None, None)]  # the text and the reply are gone, the id is kept
 
 
-def test_a_turn_and_its_reply_are_saved_together_or_not_at_all(tmp_path):
-    store = ConversationStore(tmp_path / "db.sqlite3")
+def test_a_turn_and_its_reply_are_saved_together_or_not_at_all(state_location):
+    store = ConversationStore(state_location)
     inbox = Inbox(store)
     inbox.accept(1, "5", {"update_id": 1})
     store.save("telegram:5", ConversationState(turns=1))
     with pytest.raises(StaleConversation):  # version 0 is stale: the chat has a row
         inbox.save_turn("telegram:5", ConversationState(turns=2), 0, 1, {"messages": ["x"]})
     assert inbox.get(1).reply is None and store.load("telegram:5").turns == 1
+
+
+def test_a_chat_lease_is_held_by_one_replica_until_released_or_expired(state_location):
+    store = ConversationStore(state_location)
+    first, second = Inbox(store, lease_seconds=0.5), Inbox(store, lease_seconds=0.5)
+    assert first.take("5") and first.take("5")  # taken, then renewed
+    assert not second.take("5")
+    first.release("5")
+    assert second.take("5")
+    time.sleep(0.6)  # the second replica died holding it
+    assert first.take("5")
+
+
+def test_a_postgres_schema_is_migrated_once_by_replicas_starting_together(postgres_url):
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: ConversationStore(postgres_url), range(4)))
+    assert stores[0].database.query("SELECT version FROM schema_version") == [
+        (len(POSTGRES_MIGRATIONS),)
+    ]
+    stores[1].save("telegram:1", ConversationState(turns=2))
+    assert stores[3].load_versioned("telegram:1") == (ConversationState(turns=2), 1)

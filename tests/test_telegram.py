@@ -12,15 +12,13 @@ from bot.channels.telegram import (
     ALREADY_ANSWERED,
     NOT_TEXT,
     SLOW_DOWN,
-    FloodGate,
     TelegramFrontEnd,
-    _check_connection,
-    serving,
 )
 from bot.channels.telegram_render import render_html
+from bot.channels.telegram_run import _check_connection, serving
 from bot.dialogue import Reply, Segment
 from bot.errors import ConfigError, HipbotError
-from bot.store import ConversationStore
+from bot.store import ConversationStore, FloodCounter
 from tests.fake_bot_api import FakeBotAPI
 
 CHAT = 4242
@@ -368,8 +366,11 @@ def test_long_replies_are_split_at_sentence_boundaries():
     assert messages[-1].endswith("<b>⚠️ Get seen.</b>")
 
 
-def test_flood_gate_window():
-    gate = FloodGate(limit=2, window=60)
-    assert [gate.allow(1, now) for now in (0, 1, 2)] == [True, True, False]
-    assert gate.allow(2, 2) is True
-    assert gate.allow(1, 70) is True
+def test_flood_counts_per_user_and_minute(tmp_path):
+    database = ConversationStore(tmp_path / "state.sqlite3").database
+    counter, other_replica = FloodCounter(database, limit=2), FloodCounter(database, limit=2)
+    assert [counter.allow(1, now) for now in (0, 1)] == [True, True]
+    assert other_replica.allow(1, 2) is False  # one count, whichever replica is asked
+    assert counter.allow(2, 2) is True
+    assert counter.allow(1, 70) is True  # a new minute
+    assert database.query("SELECT COUNT(*) FROM flood WHERE user_id = '1'") == [(1,)]

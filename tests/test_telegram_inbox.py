@@ -1,35 +1,24 @@
 """The durable inbox end to end: accepted updates survive a SIGKILL and are answered once."""
 
 import asyncio
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pydantic import SecretStr
 
-from bot.channels.telegram import serving
 from bot.channels.telegram_render import render_html
+from bot.channels.telegram_run import serving
 from bot.dialogue import ConversationState
 from bot.inbox import Inbox
 from bot.store import ConversationStore
+from tests.bot_process import free_port, start_bot, wait_until_healthy
 from tests.fake_bot_api import FakeBotAPI
 
 QUESTION = "what is a hip pointer?"
 CHATS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -38,47 +27,12 @@ def api():
         yield server
 
 
-def start_bot(settings, api, port: int, folder: Path) -> subprocess.Popen:
-    """`hipbot telegram` in webhook mode, as a real process of its own."""
-    env = {
-        **os.environ,
-        "HIPBOT_TELEGRAM_TOKEN": api.token,
-        "HIPBOT_TELEGRAM_BASE_URL": api.base_url,
-        "HIPBOT_TELEGRAM_MODE": "webhook",
-        "HIPBOT_WEBHOOK_URL": f"http://127.0.0.1:{port}",
-        "HIPBOT_WEBHOOK_PORT": str(port),
-        "HIPBOT_STATE_DB": str(folder / "state.sqlite3"),
-        "HIPBOT_CORPUS_DIR": str(settings.corpus_dir),
-        "HIPBOT_INDEX_DIR": str(settings.index_dir),
-        "HIPBOT_SAFETY_MODEL_DIR": str(settings.safety_model_dir),
-    }
-    hipbot = Path(sys.executable).parent / "hipbot"
-    with open(folder / "bot.log", "a") as log:  # the child keeps its own copy of the file
-        # cwd: away from any developer .env
-        return subprocess.Popen([str(hipbot), "telegram"], cwd=folder, env=env, stderr=log)
-
-
-def wait_until_healthy(process: subprocess.Popen, port: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the bot exited during start-up"
-        try:
-            with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                if json.loads(response.read()) == {"database": True, "index": True}:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the bot never became healthy")
-
-
 def test_updates_accepted_before_a_sigkill_are_all_answered_once_after_restart(
     api, seed_settings, runtime, tmp_path
 ):
     parts = len(render_html(runtime.dialogue.respond(ConversationState(), QUESTION).reply))
     port = free_port()
-    bot = start_bot(seed_settings, api, port, tmp_path)
+    bot = start_bot(seed_settings, api.token, api.base_url, port, tmp_path)
     try:
         wait_until_healthy(bot, port)
         updates = [api.make_update_message(1000 + n, QUESTION) for n in range(CHATS)]
@@ -96,7 +50,7 @@ def test_updates_accepted_before_a_sigkill_are_all_answered_once_after_restart(
         bot.wait(10)
         assert statuses == [200] * CHATS  # every one acknowledged: Telegram won't resend
         answered_before = len(api.sent)
-        bot = start_bot(seed_settings, api, port, tmp_path)
+        bot = start_bot(seed_settings, api.token, api.base_url, port, tmp_path)
         for n in range(CHATS):
             api.wait_for_sent(1000 + n, count=parts, timeout=120)
         time.sleep(1.0)  # time for a duplicate to show up
@@ -146,3 +100,55 @@ def test_a_reply_computed_before_a_crash_is_resent_without_replaying_the_turn(
     assert store.load("telegram:77").turns == 2  # replayed once, not answered again
     assert inbox.waiting() == 0
     store.close()
+
+
+def test_two_replicas_share_postgres_and_a_killed_one_loses_nothing(
+    api, seed_settings, runtime, tmp_path, postgres_url
+):
+    """Each chat's two messages go to different replicas; one replica is then SIGKILLed."""
+    first = runtime.dialogue.respond(ConversationState(), "what is bursitis?")
+    second = runtime.dialogue.respond(first.state, "how do I treat it?")
+    expected = render_html(first.reply) + render_html(second.reply)
+    parts = len(expected)
+    shared = {
+        "HIPBOT_STATE_URL": postgres_url,
+        "HIPBOT_INBOX_LEASE_SECONDS": "2",
+        "HIPBOT_INBOX_SWEEP_SECONDS": "0.3",
+    }
+    ports = [free_port(), free_port()]
+    replicas = [
+        start_bot(seed_settings, api.token, api.base_url, port, tmp_path, **shared)
+        for port in ports
+    ]
+    chats = [2000 + n for n in range(16)]
+    try:
+        for replica, port in zip(replicas, ports, strict=True):
+            wait_until_healthy(replica, port)
+        urls = [f"http://127.0.0.1:{port}/telegram" for port in ports]
+
+        def converse(n: int, chat: int) -> list[int]:
+            one = api.make_update_message(chat, "what is bursitis?")
+            two = api.make_update_message(chat, "how do I treat it?")
+            return [
+                api.post_to_webhook(one, url=urls[n % 2]),
+                api.post_to_webhook(two, url=urls[(n + 1) % 2]),
+            ]
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = [s for pair in pool.map(converse, range(len(chats)), chats) for s in pair]
+        replicas[0].send_signal(signal.SIGKILL)
+        replicas[0].wait(10)
+        assert statuses == [200] * 2 * len(chats)
+        for chat in chats:
+            api.wait_for_sent(chat, count=parts, timeout=120)
+        time.sleep(1.0)  # time for a duplicate to show up
+    finally:
+        for replica in replicas:
+            replica.terminate()
+            replica.wait(30)
+    for chat in chats:
+        # Once each, in order, and "treat it" followed the topic the other replica answered.
+        assert [m["text"] for m in api.sent if m["chat_id"] == chat] == expected, chat
+    store = ConversationStore(postgres_url)
+    assert Inbox(store).waiting() == 0
+    assert all(store.load(f"telegram:{chat}").turns == 2 for chat in chats)

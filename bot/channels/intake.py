@@ -60,11 +60,12 @@ class Dispatcher:
         return accepted
 
     async def replay(self) -> int:
-        """Schedule every chat with updates left undone (after a restart); count them."""
+        """Schedule every chat with updates left undone and no worker here; count them."""
         chats = await asyncio.to_thread(self.inbox.waiting_chats)
-        for chat in chats:
+        idle = [chat for chat in chats if chat not in self._running]
+        for chat in idle:
             self.schedule(chat)
-        return len(chats)
+        return len(idle)
 
     def schedule(self, chat: str) -> None:
         """Make sure the chat's worker runs and looks at the inbox again."""
@@ -76,15 +77,37 @@ class Dispatcher:
         try:
             while chat in self._more:
                 self._more.discard(chat)
-                while (item := await asyncio.to_thread(self.inbox.next_for, chat)) is not None:
-                    self._more.discard(chat)
-                    update = Update.de_json(item.payload, self.application.bot)
-                    await self.application.process_update(update)
-                    await asyncio.to_thread(self.inbox.done, item.update_id)
-        except Exception:  # the database failed: what is stored is replayed at next start
-            logger.exception("the inbox of chat %s stopped; it is replayed at restart", chat)
+                if not await asyncio.to_thread(self.inbox.take, chat):
+                    return  # another replica is on this chat; the sweep looks again
+                try:
+                    await self._drain(chat)
+                finally:
+                    await asyncio.to_thread(self.inbox.release, chat)
+        except Exception:  # the database failed: what is stored is replayed later
+            logger.exception("the inbox of chat %s stopped; the sweep retries it", chat)
         finally:
             self._running.pop(chat, None)
+
+    async def _drain(self, chat: str) -> None:
+        """Handle the chat's stored updates in order, renewing the lease after each."""
+        while (item := await asyncio.to_thread(self.inbox.next_for, chat)) is not None:
+            self._more.discard(chat)
+            update = Update.de_json(item.payload, self.application.bot)
+            await self.application.process_update(update)
+            await asyncio.to_thread(self.inbox.done, item.update_id)
+            await asyncio.to_thread(self.inbox.take, chat)
+
+    async def sweep(self, interval: float) -> None:
+        """Pick up, every `interval` seconds, chats with updates waiting and no worker here.
+
+        These are chats another replica left: it died, or let go just as this one stored more.
+        """
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.replay()
+            except Exception:
+                logger.exception("the inbox sweep failed; trying again")
 
     async def finish(self, timeout: float) -> None:
         """Wait for the updates being handled (graceful shutdown); the rest stay stored."""

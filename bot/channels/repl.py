@@ -93,7 +93,7 @@ def run_repl(
         force_terminal=interactive,
         soft_wrap=not interactive,
     )
-    store = ConversationStore(settings.state_db)
+    store = ConversationStore(settings.state_location())
     resumed = store.latest(CHAT_PREFIX) if resume else None
     chat_id = resumed or f"{CHAT_PREFIX}-{uuid.uuid4().hex[:12]}"
     state, version = store.load_versioned(chat_id) if resumed else (ConversationState(), 0)

@@ -14,11 +14,8 @@ import asyncio
 import contextlib
 import logging
 import re
-import signal
 import time
-from collections import defaultdict, deque
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections import defaultdict
 
 from telegram import BotCommand, CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType, ParseMode
@@ -33,7 +30,6 @@ from telegram.ext import (
     filters,
 )
 
-from bot.channels.intake import Dispatcher, poll, stop_server, webhook_server
 from bot.channels.telegram_render import KEY_END, keyboard, render_html, with_note
 from bot.config import Settings
 from bot.dialogue.intents import commands_for
@@ -41,7 +37,7 @@ from bot.errors import ConfigError, HipbotError
 from bot.inbox import Inbox
 from bot.runtime import Runtime
 from bot.safety import Level
-from bot.store import ConversationStore, StaleConversation
+from bot.store import ConversationStore, FloodCounter, StaleConversation
 
 logger = logging.getLogger("hipbot.telegram")
 
@@ -50,7 +46,8 @@ ABOUT = (
     "every message for warning signs. It does not diagnose. Your conversation state is "
     "stored so that a chat can continue after a restart, with facts you told it that change "
     "its safety advice (a fall, a child, blood thinners, pregnancy...); /forget deletes all "
-    "of it. Message text is not stored or written to logs."
+    "of it. Your message's text is kept only until it has been answered (so that a restart "
+    "cannot lose it) and is never written to logs."
 )
 NOT_TEXT = (
     "I can only read text messages. Please type your question, for example: "
@@ -63,24 +60,6 @@ SLOW_DOWN = "You're sending messages very quickly; please wait a moment before t
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
 SAVE_ATTEMPTS = 3  # a save that lost a race is answered again from the new state
 SEND_ATTEMPTS = 4  # a network hiccup while sending is retried before giving up
-
-
-@dataclass
-class FloodGate:
-    """Per-user sliding window: at most `limit` messages a minute."""
-
-    limit: int
-    window: float = 60.0
-    _seen: dict[int, deque] = field(default_factory=lambda: defaultdict(deque))
-
-    def allow(self, user_id: int, now: float | None = None) -> bool:
-        """Record a message; tell whether it is within the limit."""
-        now = time.monotonic() if now is None else now
-        seen = self._seen[user_id]
-        while seen and now - seen[0] > self.window:
-            seen.popleft()
-        seen.append(now)
-        return len(seen) <= self.limit
 
 
 def quiet_library_logs(settings: Settings) -> None:
@@ -103,8 +82,8 @@ class TelegramFrontEnd:
         self.settings = settings
         self.runtime = runtime
         self.store = store
-        self.inbox = Inbox(store)
-        self.flood = FloodGate(settings.flood_messages_per_minute)
+        self.inbox = Inbox(store, settings.inbox_lease_seconds)
+        self.flood = FloodCounter(store.database, settings.flood_messages_per_minute)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._warned: set[int] = set()
 
@@ -271,7 +250,7 @@ class TelegramFrontEnd:
         chat = update.effective_chat
         user = update.effective_user
         chat_key = self._chat_key(update)
-        if user is not None and not self.flood.allow(user.id):
+        if user is not None and not await asyncio.to_thread(self.flood.allow, user.id):
             screening = await asyncio.to_thread(self.runtime.safety.screen_with_learned, text)
             if screening.level < Level.URGENT:  # a warning sign is never throttled
                 if user.id not in self._warned:
@@ -428,119 +407,3 @@ _MEDIA = (
     | filters.CONTACT
     | filters.ANIMATION
 )
-
-
-@contextlib.asynccontextmanager
-async def serving(
-    settings: Settings, runtime: Runtime, store: ConversationStore
-) -> AsyncIterator[Dispatcher]:
-    """Run the bot (polling, or the webhook server) until the block ends.
-
-    Updates left in the inbox by an earlier crash are replayed first. On the way out no new
-    update is taken, and those being handled get the grace period to finish; anything
-    unfinished stays in the inbox for the next start.
-    """
-    front = TelegramFrontEnd(settings, runtime, store)
-    application = front.build()
-    await _check_connection(application)
-    async with application:
-        await front.prepare(application)
-        await application.start()
-        dispatcher = Dispatcher(front.inbox, application)
-        server, poller = None, None
-        try:
-            replayed = await dispatcher.replay()
-            if replayed:
-                logger.info("replaying the updates of %d chats left from the last run", replayed)
-            if settings.telegram_mode == "webhook":
-                server = await _start_webhook(settings, runtime, store, application, dispatcher)
-            else:
-                poller = asyncio.create_task(poll(application, dispatcher), name="getUpdates")
-            yield dispatcher
-        finally:
-            if server is not None:
-                await stop_server(server)
-            if poller is not None:
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
-            await dispatcher.finish(settings.telegram_shutdown_grace)
-            await application.stop()
-
-
-async def _start_webhook(
-    settings: Settings,
-    runtime: Runtime,
-    store: ConversationStore,
-    application: Application,
-    dispatcher: Dispatcher,
-) -> object:
-    """Listen for Telegram's POSTs (and /healthz), then tell Telegram where to send them."""
-    if not settings.webhook_url:
-        raise ConfigError("webhook mode needs HIPBOT_WEBHOOK_URL (the public https URL)")
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    health = {
-        "database": store.database.reachable,
-        "index": lambda: "index" in runtime.__dict__,  # loaded by prepare()
-    }
-    server = webhook_server(dispatcher, settings.webhook_path, secret, health)
-    try:
-        server.listen(settings.webhook_port, settings.webhook_listen)
-    except OSError as error:
-        raise ConfigError(
-            f"cannot listen on {settings.webhook_listen}:{settings.webhook_port} ({error}); "
-            "check HIPBOT_WEBHOOK_LISTEN and HIPBOT_WEBHOOK_PORT"
-        ) from None
-    try:
-        await application.bot.set_webhook(
-            url=settings.webhook_url.rstrip("/") + "/" + settings.webhook_path.strip("/"),
-            secret_token=secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    except TelegramError as error:
-        server.stop()
-        raise HipbotError(
-            f"Telegram refused the webhook ({error.message}); check HIPBOT_WEBHOOK_URL "
-            "(a public https address) and HIPBOT_WEBHOOK_SECRET (letters, digits, _ and -)"
-        ) from None
-    return server
-
-
-def run_bot(settings: Settings) -> None:
-    """Run the bot until SIGINT or SIGTERM: polling by default, a webhook when configured."""
-    runtime = Runtime(settings)
-    runtime.index  # noqa: B018 - fail now, with a clear message, if there is no index
-    store = ConversationStore(settings.state_db)
-    try:
-        asyncio.run(_run_until_signalled(settings, runtime, store))
-    finally:
-        store.close()
-
-
-async def _run_until_signalled(
-    settings: Settings, runtime: Runtime, store: ConversationStore
-) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(number, stop.set)
-    async with serving(settings, runtime, store):
-        logger.info("hipbot is serving Telegram (%s); Ctrl-C stops it", settings.telegram_mode)
-        await stop.wait()
-        logger.info("stopping: finishing the messages in hand")
-
-
-async def _check_connection(application: Application) -> None:
-    """Call getMe once, so that a bad token or no network is one clear line, not a trace."""
-    try:
-        async with application.bot:
-            pass
-    except InvalidToken:
-        raise HipbotError(
-            "Telegram rejected the token: check HIPBOT_TELEGRAM_TOKEN (from @BotFather)"
-        ) from None
-    except NetworkError as error:
-        raise HipbotError(
-            f"cannot reach the Telegram Bot API ({error.message}); check the network or "
-            "HIPBOT_TELEGRAM_BASE_URL"
-        ) from None
