@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from bot.errors import ConfigError
 
 # Each engine's schema, one step per version, applied in order to databases older than it.
+# Only PostgreSQL has chat leases: a SQLite file is served by one process.
 # Times are seconds since the epoch (a double: REAL in SQLite, DOUBLE PRECISION in Postgres).
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     """
@@ -43,7 +44,6 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX inbox_waiting ON inbox (chat, update_id) WHERE done_at IS NULL;
     """,
     """
-    CREATE TABLE chat_leases (chat TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
     CREATE TABLE flood (
         user_id TEXT NOT NULL, minute INTEGER NOT NULL, count INTEGER NOT NULL,
         PRIMARY KEY (user_id, minute)

@@ -50,14 +50,14 @@ class Inbox:
         self.lease_seconds = lease_seconds
         self.owner = uuid.uuid4().hex  # this process
 
-    def forget_old_leases(self) -> None:
-        """At start-up on a database only this process serves, its old leases are void."""
-        if not self.database.shared:
-            with self.database.transaction() as connection:
-                connection.execute("DELETE FROM chat_leases")
-
     def take(self, chat: str) -> bool:
-        """Take (or renew) the chat's lease; False while another replica holds it."""
+        """Take (or renew) the chat's lease; False while another replica holds it.
+
+        A SQLite file is served by one process, whose per-chat workers already keep order:
+        no lease is written there.
+        """
+        if not self.database.shared:
+            return True
         now = time.time()
         with self.database.transaction() as connection:
             row = connection.execute(
@@ -71,6 +71,8 @@ class Inbox:
 
     def release(self, chat: str) -> None:
         """Give the chat's lease back."""
+        if not self.database.shared:
+            return
         with self.database.transaction() as connection:
             connection.execute(
                 "DELETE FROM chat_leases WHERE chat = ? AND owner = ?", (chat, self.owner)
@@ -137,19 +139,30 @@ class Inbox:
                 "UPDATE inbox SET reply = ? WHERE update_id = ?", (json.dumps(reply), update_id)
             )
 
-    def part_sent(self, update_id: int, parts: int) -> None:
-        """Record that the first `parts` messages of the stored reply reached Telegram."""
+    def part_sent(self, update_id: int, parts: int, last: bool) -> None:
+        """Record that the first `parts` messages of the stored reply reached Telegram.
+
+        After the last part the update is done, in the same commit (one disk sync less).
+        """
+        if last:
+            self.done(update_id)
+            return
         with self.database.transaction() as connection:
             connection.execute(
                 "UPDATE inbox SET parts_sent = ? WHERE update_id = ?", (parts, update_id)
             )
 
     def done(self, update_id: int) -> None:
-        """Mark an update handled: its text and reply are deleted, its id kept a day."""
+        """Mark an update handled: its text and reply are deleted, its id kept a day.
+
+        Marking one already done writes nothing (no disk sync): the last part of a reply
+        marks its update done itself (see part_sent), and the dispatcher marks it again.
+        """
         now = time.time()
         with self.database.transaction() as connection:
             connection.execute(
-                "UPDATE inbox SET done_at = ?, payload = NULL, reply = NULL WHERE update_id = ?",
+                "UPDATE inbox SET done_at = ?, payload = NULL, reply = NULL "
+                "WHERE update_id = ? AND done_at IS NULL",
                 (now, update_id),
             )
             connection.execute(

@@ -100,7 +100,7 @@ def run_load(
 ) -> dict:
     """One load run; return its measures."""
     with tempfile.TemporaryDirectory() as folder, FakeBotAPI() as api:
-        database = PostgresServer().start() if replicas > 1 else None
+        database = PostgresServer(durable=True).start() if replicas > 1 else None
         extra = {"HIPBOT_STATE_URL": database.new_database("load")} if database else {}
         ports = [free_port() for _ in range(replicas)]
         processes = [

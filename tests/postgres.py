@@ -32,7 +32,9 @@ def _bin_dir() -> Path:
 class PostgresServer:
     """initdb into a temporary folder, start on a free port, stop and delete at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """`durable`: sync commits to disk as a production server does (off for tests)."""
+        self.durable = durable
         self.bin = _bin_dir()
         self.folder = Path(tempfile.mkdtemp(prefix="hipbot-pg-"))
         self.data = self.folder / "data"
@@ -54,7 +56,9 @@ class PostgresServer:
             str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "hipbot",
             "-E", "UTF8", "--no-sync",
         )  # fmt: skip
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off"
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder}"
+        if not self.durable:
+            options += " -c fsync=off"
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-w",
             "-l", str(self.folder / "server.log"), "start",

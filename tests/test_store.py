@@ -105,9 +105,9 @@ def test_the_inbox_keeps_updates_until_done_then_only_their_ids(state_location):
     reply = {"triage": "self_care", "messages": ["a", "b"], "keyboard": None}
     inbox.save_turn("telegram:5", ConversationState(turns=1), 0, 10, reply)
     assert inbox.get(10).reply == reply and store.load("telegram:5").turns == 1
-    inbox.part_sent(10, 1)
+    inbox.part_sent(10, 1, last=False)
     assert inbox.get(10).parts_sent == 1
-    inbox.done(10)
+    inbox.part_sent(10, 2, last=True)
     assert inbox.get(10) is None and inbox.next_for("5").update_id == 12
     assert not inbox.accept(10, "5", {"update_id": 10, "text": "first"})  # still known
     rows = store.database.query("SELECT payload, reply FROM inbox WHERE update_id = 10")
@@ -124,8 +124,8 @@ def test_a_turn_and_its_reply_are_saved_together_or_not_at_all(state_location):
     assert inbox.get(1).reply is None and store.load("telegram:5").turns == 1
 
 
-def test_a_chat_lease_is_held_by_one_replica_until_released_or_expired(state_location):
-    store = ConversationStore(state_location)
+def test_a_chat_lease_is_held_by_one_replica_until_released_or_expired(postgres_url):
+    store = ConversationStore(postgres_url)
     first, second = Inbox(store, lease_seconds=0.5), Inbox(store, lease_seconds=0.5)
     assert first.take("5") and first.take("5")  # taken, then renewed
     assert not second.take("5")

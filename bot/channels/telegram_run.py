@@ -45,7 +45,6 @@ async def serving(
         await application.start()
         dispatcher = Dispatcher(front.inbox, application)
         server, poller = None, None
-        await asyncio.to_thread(front.inbox.forget_old_leases)
         sweeper = asyncio.create_task(dispatcher.sweep(settings.inbox_sweep_seconds))
         try:
             replayed = await dispatcher.replay()
