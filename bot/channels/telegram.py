@@ -16,6 +16,9 @@ import logging
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from telegram import BotCommand, CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType, ParseMode
@@ -40,6 +43,7 @@ from bot.safety import Level
 from bot.store import ConversationStore, FloodCounter, StaleConversation
 
 logger = logging.getLogger("hipbot.telegram")
+T = TypeVar("T")
 
 ABOUT = (
     "hipbot answers runners' questions about hip pain from trusted articles and screens "
@@ -58,6 +62,7 @@ CAPTION_NOTE = "(I can't see photos or files, but I've read your caption.)"
 ALREADY_ANSWERED = "That question was already answered."
 SLOW_DOWN = "You're sending messages very quickly; please wait a moment before the next one."
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
+COMPUTE_THREADS = 4
 SAVE_ATTEMPTS = 3  # a save that lost a race is answered again from the new state
 SEND_ATTEMPTS = 4  # a network hiccup while sending is retried before giving up
 
@@ -85,6 +90,10 @@ class TelegramFrontEnd:
         self.inbox = Inbox(store, settings.inbox_lease_seconds)
         self.flood = FloodCounter(store.database, settings.flood_messages_per_minute)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Replies are computed on threads of their own, so that the short database writes
+        # (asyncio's default threads) never queue behind them: the moment between Telegram
+        # taking a reply and the inbox recording it stays a few milliseconds.
+        self._computing = ThreadPoolExecutor(COMPUTE_THREADS, thread_name_prefix="reply")
         self._warned: set[int] = set()
 
     def build(self) -> Application:
@@ -251,7 +260,7 @@ class TelegramFrontEnd:
         user = update.effective_user
         chat_key = self._chat_key(update)
         if user is not None and not await asyncio.to_thread(self.flood.allow, user.id):
-            screening = await asyncio.to_thread(self.runtime.safety.screen_with_learned, text)
+            screening = await self._compute(self.runtime.safety.screen_with_learned, text)
             if screening.level < Level.URGENT:  # a warning sign is never throttled
                 if user.id not in self._warned:
                     self._warned.add(user.id)
@@ -308,7 +317,7 @@ class TelegramFrontEnd:
                     return None
                 with contextlib.suppress(BadRequest):
                     await query.answer()
-            turn = await asyncio.to_thread(self.runtime.dialogue.respond, state, text)
+            turn = await self._compute(self.runtime.dialogue.respond, state, text)
             reply = with_note(turn.reply, note) if note else turn.reply
             markup = keyboard(reply)
             bodies = render_html(reply)
@@ -362,6 +371,10 @@ class TelegramFrontEnd:
                 if attempt == SEND_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(2**attempt)
+
+    async def _compute(self, function: Callable[..., T], *args: object) -> T:
+        """Run CPU work (screening, answering) on the reply threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._computing, function, *args)
 
     @staticmethod
     async def _typing_after(
