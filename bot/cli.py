@@ -87,6 +87,7 @@ def ask(text: str | None, as_json: bool, jsonl: bool) -> None:
     if jsonl == (text is not None):
         raise HipbotError('give either a question (hipbot ask "...") or --jsonl, not both')
     runtime = Runtime(_settings())
+    runtime.load_in_background()
     dialogue = runtime.dialogue
     if not jsonl:
         reply = dialogue.respond(ConversationState(), text or "").reply

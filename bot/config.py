@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     emergency_department: str = "the emergency department (A&E / ER)"
     urgent_care: str = "an urgent care centre, A&E or a same-day GP appointment"
 
+    # How questions are embedded when answering: the ONNX export stored with the index (no
+    # torch import), or sentence-transformers with torch.
+    query_backend: Literal["onnx", "torch"] = "onnx"
+
     # Conversation state: a SQLite file, or PostgreSQL (postgresql://...) for replicas
     state_db: Path = Path("state/hipbot.sqlite3")
     state_url: SecretStr | None = None

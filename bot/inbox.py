@@ -40,7 +40,7 @@ class Inbox:
     """Accepted updates in the state database, beside the conversations.
 
     Several replicas may share one (PostgreSQL) database: a replica handles a chat only
-    while it holds that chat's lease, which it renews after each update; a lease left by a
+    while it holds that chat's lease, which it renews while it works; a lease left by a
     replica that died expires after `lease_seconds`, and another replica takes the chat over.
     """
 

@@ -31,6 +31,7 @@ from bot.corpus import (
 from bot.embedder import Embedder, ProgressCallback
 from bot.errors import CorpusError, IndexMismatchError, IndexNotBuiltError
 from bot.lexical import query_terms, terms
+from bot.query_encoder import encoder_entry, export_encoder
 
 INDEX_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -121,6 +122,7 @@ def build_index(
         and previous is not None
         and previous.get("corpus_fingerprint") == fingerprint
         and _files_present(index_dir, previous)
+        and encoder_entry(settings, previous) is not None
     ):
         return BuildReport(
             up_to_date=True,
@@ -167,6 +169,8 @@ def build_index(
         for article in loaded.articles
     }
     index_type = "hnsw" if len(passages) > settings.hnsw_threshold else "flat"
+    # The model for answering without torch: exported once, kept while the model stays.
+    encoder = encoder_entry(settings, previous) or export_encoder(settings, max_tokens)
     generation = f"{time.time_ns():x}"
     files = _write_generation(index_dir, generation, passages, hashes, vectors, index_type)
     manifest = {
@@ -185,6 +189,7 @@ def build_index(
         "articles": new_articles,
         "problems": loaded.problems,
         "files": files,
+        "encoder": encoder,
     }
     _write_atomically(index_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
     _remove_other_generations(index_dir, generation)

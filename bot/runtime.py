@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 
 from bot.config import Settings
 from bot.dialogue import ConversationState, DialogueManager
 from bot.embedder import Embedder
+from bot.embedding import TextEmbedder
 from bot.index import KnowledgeIndex
+from bot.query_encoder import load_encoder
 from bot.retrieval import Retriever
 from bot.safety import SafetyScreen
 
@@ -18,9 +21,15 @@ class Runtime:
     The REPL warms it up in a background thread while the person types.
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: TextEmbedder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or Embedder(settings)
+        if embedder is not None:
+            self.embedder = embedder
+
+    @cached_property
+    def embedder(self) -> TextEmbedder:
+        """Return the query model: the index's ONNX export (no torch), else torch's."""
+        return load_encoder(self.settings, self.index.manifest) or Embedder(self.settings)
 
     @cached_property
     def index(self) -> KnowledgeIndex:
@@ -41,6 +50,19 @@ class Runtime:
     def dialogue(self) -> DialogueManager:
         """Return the dialogue manager that decides every reply."""
         return DialogueManager(self.retriever, self.safety, self.settings)
+
+    def load_in_background(self) -> threading.Thread:
+        """Start loading the safety model while the caller loads the index and the rest.
+
+        Its ONNX session reads 90 MB; meanwhile the index and the search libraries load
+        on the caller's thread, so a one-off `hipbot ask` answers sooner.
+        """
+        learned = self.safety.learned
+        thread = threading.Thread(
+            target=lambda: learned.model if learned is not None else None, daemon=True
+        )
+        thread.start()
+        return thread
 
     def warm_up(self) -> None:
         """Load everything a first reply needs, so that it comes fast."""

@@ -52,6 +52,37 @@ def timed_run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
     return seconds, max(peak, before) // 1024
 
 
+def cold_run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Time a command from process start to exit, and its own peak memory (MB).
+
+    A fresh wrapper process measures it, so that no earlier child's peak hides it.
+    """
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+        "print(time.perf_counter() - t, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", wrapper, *command], env=env, capture_output=True, text=True
+    )
+    seconds, peak = result.stdout.split()
+    return float(seconds), int(peak)
+
+
+def bench_cold_ask(folder: Path) -> dict[str, tuple[float, int]]:
+    """`hipbot ask` from a cold process: the ONNX path and the torch path, 3 runs each."""
+    results = {}
+    for backend in ("onnx", "torch"):
+        env = {**environment(folder), "HIPBOT_QUERY_BACKEND": backend}
+        runs = [cold_run([HIPBOT, "ask", "what is bursitis?"], env) for _ in range(3)]
+        results[backend] = (
+            statistics.median(r[0] for r in runs),
+            max(r[1] for r in runs),
+        )
+    return results
+
+
 def environment(folder: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -250,6 +281,19 @@ def main() -> None:
         table.add_row(
             "rebuild, corpus unchanged (whole command)", f"{builds['unchanged']:.2f} s", "<= 1 s"
         )
+        cold = bench_cold_ask(folder / "seed")
+        for backend, label in (("onnx", "ONNX Runtime, no torch"), ("torch", "torch")):
+            seconds, peak = cold[backend]
+            table.add_row(
+                f"hipbot ask, process start to answer ({label})",
+                f"{seconds:.2f} s",
+                "<= 1 s" if backend == "onnx" else "",
+            )
+            table.add_row(
+                f"hipbot ask, peak memory ({label})",
+                f"{peak} MB",
+                "<= 250 MB" if backend == "onnx" else "",
+            )
         prompt, answer = bench_repl(folder / "seed")
         table.add_row("REPL: prompt shown after launch", f"{prompt:.2f} s", "<= 1 s")
         table.add_row("REPL: first answer after launch", f"{answer:.2f} s", "<= 6 s")

@@ -58,8 +58,9 @@ def seed_settings(tmp_path_factory, embedder) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def runtime(seed_settings, embedder) -> Runtime:
-    return Runtime(seed_settings, embedder)
+def runtime(seed_settings) -> Runtime:
+    """What users run: questions embedded by the index's ONNX export, no torch."""
+    return Runtime(seed_settings)
 
 
 @pytest.fixture

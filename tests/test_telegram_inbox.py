@@ -1,6 +1,7 @@
 """The durable inbox end to end: accepted updates survive a SIGKILL and are answered once."""
 
 import asyncio
+import json
 import signal
 import threading
 import time
@@ -27,6 +28,23 @@ def api():
         yield server
 
 
+def taken_but_unrecorded(location, api) -> list[tuple[int, str]]:
+    """Reply parts Telegram took in the instant before the kill, before the inbox recorded
+    them: the one duplicate the design allows (sendMessage has no idempotency key)."""
+    store = ConversationStore(location)
+    rows = store.database.query(
+        "SELECT chat, reply, parts_sent FROM inbox WHERE done_at IS NULL AND reply IS NOT NULL"
+    )
+    store.close()
+    doubtful = []
+    for chat, reply, parts_sent in rows:
+        bodies = json.loads(reply)["messages"]
+        part = bodies[parts_sent] if parts_sent < len(bodies) else None
+        if any(m["chat_id"] == int(chat) and m["text"] == part for m in api.sent):
+            doubtful.append((int(chat), part))
+    return doubtful
+
+
 def test_updates_accepted_before_a_sigkill_are_all_answered_once_after_restart(
     api, seed_settings, runtime, tmp_path
 ):
@@ -50,6 +68,7 @@ def test_updates_accepted_before_a_sigkill_are_all_answered_once_after_restart(
         bot.wait(10)
         assert statuses == [200] * CHATS  # every one acknowledged: Telegram won't resend
         answered_before = len(api.sent)
+        doubtful = taken_but_unrecorded(tmp_path / "state.sqlite3", api)
         bot = start_bot(seed_settings, api.token, api.base_url, port, tmp_path)
         for n in range(CHATS):
             api.wait_for_sent(1000 + n, count=parts, timeout=120)
@@ -58,7 +77,9 @@ def test_updates_accepted_before_a_sigkill_are_all_answered_once_after_restart(
         bot.terminate()
         bot.wait(30)
     per_chat = [len([m for m in api.sent if m["chat_id"] == 1000 + n]) for n in range(CHATS)]
-    assert per_chat == [parts] * CHATS, (answered_before, per_chat)
+    resent = {chat for chat, _ in doubtful}
+    # Each answered exactly once, but for a part caught mid-send by the kill (see above).
+    assert per_chat == [parts + (1000 + n in resent) for n in range(CHATS)], per_chat
     assert answered_before < CHATS * parts  # the kill really came with updates in flight
     store = ConversationStore(tmp_path / "state.sqlite3")
     assert Inbox(store).waiting() == 0
@@ -139,6 +160,7 @@ def test_two_replicas_share_postgres_and_a_killed_one_loses_nothing(
         replicas[0].send_signal(signal.SIGKILL)
         replicas[0].wait(10)
         assert statuses == [200] * 2 * len(chats)
+        doubtful = taken_but_unrecorded(postgres_url, api)
         for chat in chats:
             api.wait_for_sent(chat, count=parts, timeout=120)
         time.sleep(1.0)  # time for a duplicate to show up
@@ -148,7 +170,11 @@ def test_two_replicas_share_postgres_and_a_killed_one_loses_nothing(
             replica.wait(30)
     for chat in chats:
         # Once each, in order, and "treat it" followed the topic the other replica answered.
-        assert [m["text"] for m in api.sent if m["chat_id"] == chat] == expected, chat
+        got = [m["text"] for m in api.sent if m["chat_id"] == chat]
+        for doubtful_chat, part in doubtful:  # caught mid-send by the kill: may come twice
+            if doubtful_chat == chat and got.count(part) > expected.count(part):
+                got.remove(part)  # (the survivor may have been the one sending it)
+        assert got == expected, (chat, [text[:60] for text in got], [t[:60] for t in expected])
     store = ConversationStore(postgres_url)
     assert Inbox(store).waiting() == 0
     assert all(store.load(f"telegram:{chat}").turns == 2 for chat in chats)

@@ -79,9 +79,11 @@ class Dispatcher:
                 self._more.discard(chat)
                 if not await asyncio.to_thread(self.inbox.take, chat):
                     return  # another replica is on this chat; the sweep looks again
+                heartbeat = asyncio.create_task(self._hold(chat))
                 try:
                     await self._drain(chat)
                 finally:
+                    heartbeat.cancel()
                     await asyncio.to_thread(self.inbox.release, chat)
         except Exception:  # the database failed: what is stored is replayed later
             logger.exception("the inbox of chat %s stopped; the sweep retries it", chat)
@@ -89,12 +91,20 @@ class Dispatcher:
             self._running.pop(chat, None)
 
     async def _drain(self, chat: str) -> None:
-        """Handle the chat's stored updates in order, renewing the lease after each."""
+        """Handle the chat's stored updates in order."""
         while (item := await asyncio.to_thread(self.inbox.next_for, chat)) is not None:
             self._more.discard(chat)
             update = Update.de_json(item.payload, self.application.bot)
             await self.application.process_update(update)
             await asyncio.to_thread(self.inbox.done, item.update_id)
+
+    async def _hold(self, chat: str) -> None:
+        """Renew the chat's lease while its updates are handled, however long that takes.
+
+        It lapses only when this process stops: a slow reply is never taken over.
+        """
+        while True:
+            await asyncio.sleep(self.inbox.lease_seconds / 3)
             await asyncio.to_thread(self.inbox.take, chat)
 
     async def sweep(self, interval: float) -> None:

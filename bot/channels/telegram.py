@@ -349,7 +349,9 @@ class TelegramFrontEnd:
         for number in range(outcome["parts_sent"], len(bodies)):
             last = number == len(bodies) - 1
             await self._send(context, chat_id, bodies[number], markup if last else None)
-            await asyncio.to_thread(self.inbox.part_sent, update_id, number + 1, last)
+            # Recorded at once, on this thread: a hop to a worker thread could wait behind
+            # other work, and a crash in that moment would send this part again.
+            self.inbox.part_sent(update_id, number + 1, last)
 
     @staticmethod
     async def _send(

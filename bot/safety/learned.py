@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import HipbotError
+from bot.onnx_encoder import OnnxEncoder
 from bot.safety.rules import Level, RuleBook, default_rulebook
 from bot.safety.screen import Finding, Screening, screen
 from bot.text import reading_units
@@ -53,55 +54,32 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class UnitClassifier:
     """The fine-tuned encoder (ONNX Runtime) and its two heads, loaded from a model folder.
 
-    Serving needs neither torch nor transformers: `tokenizers` prepares the input, ONNX
-    Runtime runs the encoder exported at training time (same vectors as torch, tested),
-    numpy applies the heads.
+    Serving needs neither torch nor transformers: the encoder exported at training time runs
+    on ONNX Runtime (bot/onnx_encoder.py; same vectors as torch, tested), numpy applies the
+    heads.
     """
 
     def __init__(self, folder: Path) -> None:
         try:
             self.manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
             heads = np.load(folder / "heads.npz")
-            import onnxruntime
-            from tokenizers import Tokenizer
-
-            self.tokenizer = Tokenizer.from_file(str(folder / "encoder" / "tokenizer.json"))
-            options = onnxruntime.SessionOptions()
-            options.log_severity_level = 3
-            # Its threads would otherwise spin after each run and starve the retrieval
-            # model that runs next in the same process.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self.session = onnxruntime.InferenceSession(
-                str(folder / "encoder.onnx"), options, providers=["CPUExecutionProvider"]
+            self.encoder = OnnxEncoder(
+                folder / "encoder.onnx", folder / "encoder" / "tokenizer.json", MAX_TOKENS
             )
         except (OSError, ValueError, RuntimeError) as error:
             raise HipbotError(
                 f"the safety model in {folder} cannot be read ({error}); "
                 "run `hipbot safety train` (or `make safety-model`) to build it"
             ) from None
-        self.tokenizer.enable_truncation(MAX_TOKENS)
-        self.tokenizer.enable_padding()
         self.level_weights, self.level_bias = heads["level_weights"], heads["level_bias"]
         self.rule_weights, self.rule_bias = heads["rule_weights"], heads["rule_bias"]
         self.rules: tuple[str, ...] = tuple(self.manifest["rules"])
         self.thresholds: dict[str, float] = self.manifest["thresholds"]
         self.scale = float(self.manifest["scale"])
-        self._lock = threading.Lock()
 
     def pooled(self, texts: list[str]) -> np.ndarray:
         """Return the scaled, L2-normalised mean-pooled vectors the heads read."""
-        with self._lock:
-            encodings = self.tokenizer.encode_batch(texts)
-        feed = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        states = self.session.run(None, feed)[0]
-        mask = feed["attention_mask"][..., None].astype(states.dtype)
-        pooled = (states * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return pooled * self.scale
+        return self.encoder.pooled(texts) * self.scale
 
     def predict(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Return P(level or above) and P(rule) per text."""
