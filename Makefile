@@ -30,10 +30,16 @@ index/manifest.json: $(INSTALLED) $(ARTICLES) $(SAFETY_MODEL)
 index: $(INSTALLED)
 	$(BIN)/hipbot index build
 
-chat: index/manifest.json
+# The model exported to ONNX beside the index (answering then needs no torch); an index
+# built before the export gets it on the next build.
+INDEX_ENCODER := index/encoder/model.onnx
+$(INDEX_ENCODER): index/manifest.json
+	test -f $@ || $(BIN)/hipbot index build
+
+chat: index/manifest.json $(INDEX_ENCODER)
 	$(BIN)/hipbot chat
 
-telegram: index/manifest.json
+telegram: index/manifest.json $(INDEX_ENCODER)
 	$(BIN)/hipbot telegram
 
 test: $(INSTALLED) $(SAFETY_MODEL)
@@ -44,11 +50,11 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check bot tests scripts
 	$(BIN)/ruff format --check bot tests scripts
 
-eval: index/manifest.json
+eval: index/manifest.json $(INDEX_ENCODER)
 	$(BIN)/hipbot eval
 
-bench: index/manifest.json
+bench: index/manifest.json $(INDEX_ENCODER)
 	$(BIN)/python scripts/bench.py
 
 clean:
-	rm -rf $(VENV) index/safety index/manifest.json index/passages-* index/embeddings-* index/vectors-* index/bm25-*
+	rm -rf $(VENV) index/safety index/encoder index/manifest.json index/passages-* index/embeddings-* index/vectors-* index/bm25-*
