@@ -32,7 +32,7 @@ class InboxItem:
     update_id: int
     chat: str
     payload: dict
-    reply: list[dict] | None
+    reply: dict | None  # {"triage", "messages", "keyboard"}
     parts_sent: int
 
 
@@ -45,7 +45,6 @@ class Inbox:
     """
 
     def __init__(self, store: ConversationStore, lease_seconds: float = 30.0) -> None:
-        self.store = store
         self.database = store.database
         self.lease_seconds = lease_seconds
         self.owner = uuid.uuid4().hex  # this process

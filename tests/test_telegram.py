@@ -234,13 +234,15 @@ def test_webhook_mode_checks_the_secret(api, settings, runtime):
         async with running(settings, runtime, webhook_port=port, secret="s3cret-Token_1"):
             rejected = api.make_update_message(CHAT, "I fell and can't get up")
             wrong = await asyncio.to_thread(api.post_to_webhook, rejected, secret_token="nope")
+            garbled = {"update_id": 10**9, "message": 42}  # a shape nobody can read
+            skipped = await asyncio.to_thread(api.post_to_webhook, garbled)
             update = api.make_update_message(CHAT, "what is a hip pointer?")
             right = await asyncio.to_thread(api.post_to_webhook, update)
             replies = await api.wait_for_sent_async(CHAT)
-            return wrong, right, replies
+            return wrong, skipped, right, replies
 
-    wrong, right, replies = asyncio.run(scenario())
-    assert (wrong, right) == (403, 200)
+    wrong, skipped, right, replies = asyncio.run(scenario())
+    assert (wrong, skipped, right) == (403, 200, 200)  # stored and set aside, not retried
     assert len(replies) == 1 and "iliac crest" in replies[0]["message"]["text"]
     assert api.webhook_info["url"] == f"http://127.0.0.1:{port}/telegram"
 

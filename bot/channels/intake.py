@@ -52,9 +52,11 @@ class Dispatcher:
 
     async def submit(self, data: dict) -> bool:
         """Store one raw update, then schedule it; False if it was a redelivery."""
-        update = Update.de_json(data, self.application.bot)
-        chat = order_key(update)
-        accepted = await asyncio.to_thread(self.inbox.accept, update.update_id, chat, data)
+        try:
+            chat = order_key(Update.de_json(data, self.application.bot))
+        except Exception:  # a shape this library cannot read: stored all the same
+            chat = "other"
+        accepted = await asyncio.to_thread(self.inbox.accept, data["update_id"], chat, data)
         if accepted:
             self.schedule(chat)
         return accepted
@@ -94,8 +96,12 @@ class Dispatcher:
         """Handle the chat's stored updates in order."""
         while (item := await asyncio.to_thread(self.inbox.next_for, chat)) is not None:
             self._more.discard(chat)
-            update = Update.de_json(item.payload, self.application.bot)
-            await self.application.process_update(update)
+            try:
+                update = Update.de_json(item.payload, self.application.bot)
+            except Exception:  # never readable: set aside, not retried for ever
+                logger.error("update %s cannot be read; skipped", item.update_id)
+            else:
+                await self.application.process_update(update)  # errors go to on_error
             await asyncio.to_thread(self.inbox.done, item.update_id)
 
     async def _hold(self, chat: str) -> None:
