@@ -7,7 +7,6 @@ import logging
 import os
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from bot.config import Settings
+from bot.embedding import RecentVectors
 
 ProgressCallback = Callable[[int, int], None]
 
 _MODELS: dict[tuple[str, str], Any] = {}
-_RECENT_TEXTS = 512
 _MODELS_LOCK = threading.Lock()
 
 
@@ -39,7 +38,7 @@ class Embedder:
         # Hugging Face fast tokenizers refuse concurrent use ("Already borrowed"), and the
         # model uses both cores for one batch anyway: embedding calls take turns.
         self._encode_lock = threading.Lock()
-        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent = RecentVectors()
 
     @property
     def loaded(self) -> bool:
@@ -111,8 +110,7 @@ class Embedder:
 
     def clear_cache(self) -> None:
         """Forget recent embeddings (benchmarks time each message from nothing)."""
-        with self._encode_lock:
-            self._recent.clear()
+        self._recent.clear()
 
     def embed_passages(
         self, texts: Sequence[str], progress: ProgressCallback | None = None
@@ -140,20 +138,12 @@ class Embedder:
         return self.embed_queries([text])[0]
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed short texts in one batch, remembering recent ones.
+        """Embed short texts in one batch, remembering recent ones."""
+        return self._recent.embed(texts, self._encode)
 
-        One message is embedded for retrieval, sentence by sentence for the safety screen
-        and again as its question part: the cache makes each text cost one encoding.
-        """
+    def _encode(self, texts: list[str]) -> np.ndarray:
         model = self.load()
         with self._encode_lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._recent))
-            if missing:
-                vectors = model.encode(
-                    missing, batch_size=16, normalize_embeddings=True, convert_to_numpy=True
-                )
-                for text, vector in zip(missing, vectors, strict=True):
-                    self._recent[text] = np.ascontiguousarray(vector, dtype=np.float32)
-                while len(self._recent) > _RECENT_TEXTS:
-                    self._recent.popitem(last=False)
-            return np.vstack([self._recent[text] for text in texts])
+            return model.encode(
+                texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True
+            )

@@ -1,8 +1,13 @@
-"""The embedding interface retrieval depends on (the model behind it is bot/embedder.py)."""
+"""The embedding interface retrieval depends on, and the cache both encoders share.
+
+The models behind it: bot/onnx_encoder.py (answering) and bot/embedder.py (builds, training).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -18,3 +23,35 @@ class TextEmbedder(Protocol):
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Embed longer texts (passages, reference examples) in batches."""
         ...
+
+
+class RecentVectors:
+    """The vectors of recently embedded short texts, so that each text costs one encoding.
+
+    One message is embedded for retrieval, sentence by sentence for the safety screen and
+    again as its question part.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Return one vector per text, encoding (in one batch) only the ones not seen lately."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            vectors = encode(missing)
+            with self._lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    self._vectors[text] = np.ascontiguousarray(vector, dtype=np.float32)
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        with self._lock:
+            return np.vstack([self._vectors[text] for text in texts])
+
+    def clear(self) -> None:
+        """Forget them all (benchmarks time each message from nothing)."""
+        with self._lock:
+            self._vectors.clear()

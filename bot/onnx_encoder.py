@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bot.embedding import RecentVectors
+
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-_RECENT_TEXTS = 512
 _BATCH = 32
 
 
@@ -44,7 +44,7 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.enable_padding()
         self._lock = threading.Lock()  # a tokenizer refuses concurrent use
-        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent = RecentVectors()
 
     loaded = True  # nothing to load later: the session is ready once constructed
 
@@ -71,26 +71,12 @@ class OnnxEncoder:
         return np.vstack(parts)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed short texts in one batch, remembering recent ones.
-
-        A message is embedded for retrieval and again by parts: each text costs one run.
-        """
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._recent))
-        if missing:
-            vectors = self.pooled(missing)
-            with self._lock:
-                for text, vector in zip(missing, vectors, strict=True):
-                    self._recent[text] = vector
-                while len(self._recent) > _RECENT_TEXTS:
-                    self._recent.popitem(last=False)
-        with self._lock:
-            return np.vstack([self._recent[text] for text in texts])
+        """Embed short texts in one batch, remembering recent ones."""
+        return self._recent.embed(texts, self.pooled)
 
     def clear_cache(self) -> None:
         """Forget recent embeddings (benchmarks time each message from nothing)."""
-        with self._lock:
-            self._recent.clear()
+        self._recent.clear()
 
 
 def export_onnx(encoder: Any, tokenizer: Any, path: Path) -> str:
