@@ -154,9 +154,15 @@ async def poll(application: Application, dispatcher: Dispatcher) -> None:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 30.0)
             continue
+        try:
+            for update in updates:
+                await dispatcher.submit(update.to_dict())
+        except Exception:  # not stored: the offset stays, and the batch is fetched again
+            logger.exception("could not store updates; retrying in %.0f s", pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+            continue
         pause = 1.0
-        for update in updates:
-            await dispatcher.submit(update.to_dict())
         if updates:
             offset = updates[-1].update_id + 1
 
