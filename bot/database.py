@@ -212,7 +212,7 @@ class PostgresDatabase:
             )
             self.pool.wait(timeout=10)
             self._migrate()
-        except (*self._errors, Exception) as error:
+        except Exception as error:  # psycopg's, the pool's timeout, a bad URL's ValueError
             raise ConfigError(
                 f"cannot open the PostgreSQL state database ({type(error).__name__}: "
                 f"{_without_password(str(error), url)}); check HIPBOT_STATE_URL and that the "

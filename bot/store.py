@@ -15,6 +15,9 @@ from pathlib import Path
 from bot.database import StateDatabase, Transaction, open_database
 from bot.dialogue import ConversationState
 
+# A turn whose save lost a race is answered again from the new state, this many times at most.
+SAVE_ATTEMPTS = 3
+
 
 class StaleConversation(Exception):
     """Someone else saved the conversation since it was loaded: load it and answer again."""

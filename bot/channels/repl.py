@@ -22,7 +22,7 @@ from bot.dialogue import ConversationState, Reply, Segment, Turn, respond_before
 from bot.dialogue.check import CHECK_REPLIES, SafetyCheck
 from bot.errors import HipbotError
 from bot.runtime import Runtime
-from bot.store import ConversationStore, StaleConversation
+from bot.store import SAVE_ATTEMPTS, ConversationStore, StaleConversation
 
 # Each terminal session is a conversation of its own ("repl-<random>"), so two chats open
 # at once never share one; --resume continues the one saved last.
@@ -38,7 +38,6 @@ STYLES = {
     "disclaimer": "dim",
 }
 QUIT = {"/quit", "/exit", "/q"}
-SAVE_ATTEMPTS = 3
 
 
 class _Loader(threading.Thread):

@@ -40,7 +40,7 @@ from bot.errors import ConfigError, HipbotError
 from bot.inbox import Inbox
 from bot.runtime import Runtime
 from bot.safety import Level
-from bot.store import ConversationStore, FloodCounter, StaleConversation
+from bot.store import SAVE_ATTEMPTS, ConversationStore, FloodCounter, StaleConversation
 
 logger = logging.getLogger("hipbot.telegram")
 T = TypeVar("T")
@@ -63,7 +63,6 @@ ALREADY_ANSWERED = "That question was already answered."
 SLOW_DOWN = "You're sending messages very quickly; please wait a moment before the next one."
 FALLBACK = "Sorry, something went wrong on my side. Please try again in a moment."
 COMPUTE_THREADS = 4
-SAVE_ATTEMPTS = 3  # a save that lost a race is answered again from the new state
 SEND_ATTEMPTS = 4  # a network hiccup while sending is retried before giving up
 
 
