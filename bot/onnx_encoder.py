@@ -46,8 +46,6 @@ class OnnxEncoder:
         self._lock = threading.Lock()  # a tokenizer refuses concurrent use
         self._recent = RecentVectors()
 
-    loaded = True  # nothing to load later: the session is ready once constructed
-
     def pooled(self, texts: Sequence[str]) -> np.ndarray:
         """Return one L2-normalised mean-pooled float32 vector per text."""
         with self._lock:

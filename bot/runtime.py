@@ -51,18 +51,15 @@ class Runtime:
         """Return the dialogue manager that decides every reply."""
         return DialogueManager(self.retriever, self.safety, self.settings)
 
-    def load_in_background(self) -> threading.Thread:
+    def load_in_background(self) -> None:
         """Start loading the safety model while the caller loads the index and the rest.
 
         Its ONNX session reads 90 MB; meanwhile the index and the search libraries load
         on the caller's thread, so a one-off `hipbot ask` answers sooner.
         """
         learned = self.safety.learned
-        thread = threading.Thread(
-            target=lambda: learned.model if learned is not None else None, daemon=True
-        )
-        thread.start()
-        return thread
+        if learned is not None:
+            threading.Thread(target=lambda: learned.model, daemon=True).start()
 
     def warm_up(self) -> None:
         """Load everything a first reply needs, so that it comes fast."""
