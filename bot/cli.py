@@ -165,8 +165,7 @@ def index_build(force: bool) -> None:
                 task = progress.add_task("Embedding passages", total=total)
             progress.update(task, completed=done)
 
-        embedder = Embedder(settings, backend=settings.build_backend)
-        report = build_index(settings, embedder, force=force, progress=show)
+        report = build_index(settings, Embedder(settings), force=force, progress=show)
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
     if report.up_to_date:

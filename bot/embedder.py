@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from bot.embedding import RecentVectors
 
 ProgressCallback = Callable[[int, int], None]
 
-_MODELS: dict[tuple[str, str], Any] = {}
+_MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
@@ -29,9 +27,8 @@ class Embedder:
     needed, and every Embedder of a process shares the loaded model.
     """
 
-    def __init__(self, settings: Settings, backend: str = "torch") -> None:
+    def __init__(self, settings: Settings) -> None:
         self.model_name = settings.model
-        self.backend = backend
         self._settings = settings
         self._model: Any = None
         self._tokenizer: Any = None
@@ -50,9 +47,8 @@ class Embedder:
         if self._model is not None:
             return self._model
         location = self._settings.model_location()
-        key = (location, self.backend)
         with _MODELS_LOCK:
-            if key not in _MODELS:
+            if location not in _MODELS:
                 if self._settings.hub_offline:
                     # The model ships in a package; a hub is never contacted at run time.
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -63,16 +59,8 @@ class Embedder:
                 transformers_logging.disable_progress_bar()  # its bars would mix with replies
                 transformers_logging.set_verbosity_error()
 
-                if self.backend == "onnx":
-                    # The ONNX export traces the model and warns about it; the vectors
-                    # match torch's (cosine > 0.99999, tested), twice as fast on a CPU.
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
-                        _MODELS[key] = SentenceTransformer(location, backend="onnx", device="cpu")
-                else:
-                    _MODELS[key] = SentenceTransformer(location, device="cpu")
-            self._model = _MODELS[key]
+                _MODELS[location] = SentenceTransformer(location, device="cpu")
+            self._model = _MODELS[location]
         return self._model
 
     @property

@@ -31,7 +31,7 @@ from bot.corpus import (
 from bot.embedder import Embedder, ProgressCallback
 from bot.errors import CorpusError, IndexMismatchError, IndexNotBuiltError
 from bot.lexical import query_terms, terms
-from bot.query_encoder import encoder_entry, export_encoder
+from bot.query_encoder import current_encoder, encoder_precision, export_encoder, open_encoder
 
 INDEX_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -103,7 +103,8 @@ def build_index(
 
     Args:
         settings: paths, model and index knobs.
-        embedder: the model to embed with; loaded only if something needs embedding.
+        embedder: the configured model, whose tokenizer sizes the passages (they are
+            embedded by its ONNX export, exported here when missing).
         force: re-embed everything, ignoring the previous build.
         progress: called with (done, total) while embedding.
 
@@ -122,7 +123,7 @@ def build_index(
         and previous is not None
         and previous.get("corpus_fingerprint") == fingerprint
         and _files_present(index_dir, previous)
-        and encoder_entry(settings, previous) is not None
+        and current_encoder(settings, previous) is not None
     ):
         return BuildReport(
             up_to_date=True,
@@ -146,9 +147,15 @@ def build_index(
     texts = [passage.embedding_text() for passage in passages]
     hashes = [hashlib.sha256(text.encode()).hexdigest()[:32] for text in texts]
 
-    reusable = {} if force else _reusable_vectors(index_dir, previous, settings.model)
+    reusable = {} if force else _reusable_vectors(index_dir, previous, settings)
     missing = [i for i, text_hash in enumerate(hashes) if text_hash not in reusable]
-    fresh = embedder.embed_passages([texts[i] for i in missing], progress) if missing else None
+    # The model for answering without torch, exported once and kept while the model and
+    # precision stay; the passages are embedded by that same file, as the questions will be.
+    encoder = current_encoder(settings, previous) or export_encoder(settings, max_tokens)
+    fresh = None
+    if missing:
+        passage_encoder = open_encoder(settings, encoder)
+        fresh = passage_encoder.embed_passages([texts[i] for i in missing], progress)
     dimension = fresh.shape[1] if fresh is not None else len(next(iter(reusable.values())))
     vectors = np.zeros((len(passages), dimension), dtype=np.float32)
     for row, text_hash in enumerate(hashes):
@@ -169,8 +176,6 @@ def build_index(
         for article in loaded.articles
     }
     index_type = "hnsw" if len(passages) > settings.hnsw_threshold else "flat"
-    # The model for answering without torch: exported once, kept while the model stays.
-    encoder = encoder_entry(settings, previous) or export_encoder(settings, max_tokens)
     generation = f"{time.time_ns():x}"
     files = _write_generation(index_dir, generation, passages, hashes, vectors, index_type)
     manifest = {
@@ -220,12 +225,13 @@ def _previous_manifest(index_dir: Path) -> dict[str, Any] | None:
 
 
 def _reusable_vectors(
-    index_dir: Path, previous: dict[str, Any] | None, model: str
+    index_dir: Path, previous: dict[str, Any] | None, settings: Settings
 ) -> dict[str, np.ndarray]:
-    """Map passage-text hash to its vector from the previous build, when the model is the same."""
+    """Map passage-text hash to its previous vector, when the model and precision are the same."""
     if (
         previous is None
-        or previous.get("model") != model
+        or previous.get("model") != settings.model
+        or encoder_precision(previous) != settings.encoder_precision
         or not _files_present(index_dir, previous)
     ):
         return {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +61,17 @@ class OnnxEncoder:
         pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(pooled, dtype=np.float32)
 
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed longer texts in batches."""
-        if not texts:
+    def embed_passages(
+        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
+        """Embed longer texts in batches, reporting (done, total) after each."""
+        parts = []
+        for start in range(0, len(texts), _BATCH):
+            parts.append(self.pooled(texts[start : start + _BATCH]))
+            if progress:
+                progress(min(start + _BATCH, len(texts)), len(texts))
+        if not parts:
             return np.zeros((0, self.session.get_outputs()[0].shape[-1]), dtype=np.float32)
-        parts = [self.pooled(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)]
         return np.vstack(parts)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -104,6 +110,26 @@ def export_onnx(encoder: Any, tokenizer: Any, path: Path) -> str:
             dynamo=False,
         )
     return file_hash(path)
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Write an int8 copy of an exported encoder (dynamic quantisation, one scale per channel).
+
+    A quarter of the file and about half the serving memory. One scale per output channel
+    keeps the vectors close (cosine about 0.99 to full precision; one scale per tensor gave
+    0.95 and moved triage); the README has the measured retrieval, answers and triage.
+    """
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # it advises pre-processing the graph, which changes nothing here
+    try:
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.setLevel(level)
 
 
 def file_hash(path: Path) -> str:

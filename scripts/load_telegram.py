@@ -134,13 +134,26 @@ def run_load(
 
             asyncio.run(everyone())
             elapsed = time.perf_counter() - started
+            peaks = [peak_memory_mb(process.pid) for process in processes]
         finally:
             for process in processes:
                 process.terminate()
                 process.wait(30)
             if database is not None:
                 database.stop()
-    return {"sent": chats * messages, "latencies": latencies, "lost": lost, "elapsed": elapsed}
+    return {
+        "sent": chats * messages,
+        "latencies": latencies,
+        "lost": lost,
+        "elapsed": elapsed,
+        "peak_mb": max(peaks),
+    }
+
+
+def peak_memory_mb(pid: int) -> int:
+    """Return a running process's peak resident memory so far (Linux's VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) // 1024
 
 
 def run_crash(settings: Settings) -> dict:
@@ -227,6 +240,7 @@ def main() -> None:
         "<= 300 ms",
     )
     row("replies a second", [f"{len(r['latencies']) / r['elapsed']:.0f}" for r in runs])
+    row("peak memory of a replica", [f"{r['peak_mb']} MB" for r in runs])
     Console().print(table)
     if args.skip_crash:
         return

@@ -192,14 +192,3 @@ def test_the_raw_seeds_sales_pitch_never_reaches_the_index(tmp_path, embedder):
     best = index.passages[index.dense(embedder.embed_query("compression socks store"), 1)[0][0]]
     assert "sock" not in best.text.lower()
     assert index.lexical("Hywell socks store catalog", 5) == []
-
-
-def test_onnx_builds_give_the_vectors_torch_queries_expect(seed_corpus, embedder):
-    onnx = Embedder(seed_corpus, backend="onnx")
-    texts = ["hip flexor strain", "trochanteric bursitis at night", "foam rolling the glutes"]
-    cosines = (onnx.embed_passages(texts) * embedder.embed_passages(texts)).sum(axis=1)
-    assert cosines.min() > 0.9999
-    build_index(seed_corpus, onnx)
-    index = KnowledgeIndex.load(seed_corpus)
-    row, score = index.dense(embedder.embed_query("what is a hip pointer?"), 1)[0]
-    assert index.passages[row].section == "Hip Pointer" and score > 0.5

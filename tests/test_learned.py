@@ -1,25 +1,30 @@
 import numpy as np
 
 from bot.safety import Level
+from bot.safety.learned import INT8_ENCODER, UnitClassifier
 
 
-def test_the_onnx_encoder_gives_the_vectors_torch_gives(runtime):
+def test_the_onnx_encoders_give_the_vectors_torch_gives(runtime):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    model = runtime.safety.learned.model
-    folder = runtime.settings.safety_model_dir / "encoder"
+    folder = runtime.settings.safety_model_dir
     texts = ["my hip hurts after running", "fell off my bike and I can't stand, leg turned out"]
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    encoder = AutoModel.from_pretrained(str(folder)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder / "encoder"))
+    encoder = AutoModel.from_pretrained(str(folder / "encoder")).eval()
     with torch.inference_mode():
         batch = tokenizer(texts, padding=True, return_tensors="pt")
         states = encoder(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).float()
         expected = torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
-    got = model.pooled(texts) / model.scale
-    cosine = (got * expected.numpy()).sum(axis=1)
-    assert np.all(cosine > 0.9999)
+
+    def cosines(precision: str) -> np.ndarray:
+        model = UnitClassifier(folder, precision)
+        return ((model.pooled(texts) / model.scale) * expected.numpy()).sum(axis=1)
+
+    assert runtime.safety.learned.model.encoder_file.name == INT8_ENCODER
+    assert np.all(cosines("fp32") > 0.9999)
+    assert np.all(cosines("int8") > 0.97)
 
 
 def test_the_learned_layer_reads_negation_that_embeddings_blur(runtime):

@@ -32,7 +32,9 @@ class SafetyScreen:
     def __init__(self, settings: Settings) -> None:
         self.book = default_rulebook()
         self.learned = (
-            LearnedCheck(settings.safety_model_dir, self.book) if settings.learned_check else None
+            LearnedCheck(settings.safety_model_dir, self.book, settings.encoder_precision)
+            if settings.learned_check
+            else None
         )
 
     def screen_rules_only(self, text: str, facts: frozenset[str] = frozenset()) -> Screening:

@@ -38,6 +38,8 @@ DISPUTED_BAR = 0.9
 ASK_ONLY = 1.1  # above any probability: the layer may ask but not fire
 MAX_TOKENS = 128
 MANIFEST = "manifest.json"
+FP32_ENCODER = "encoder.onnx"
+INT8_ENCODER = "encoder.int8.onnx"
 
 
 def at_least(probabilities: np.ndarray) -> np.ndarray:
@@ -51,6 +53,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def served_encoder(folder: Path, precision: str) -> Path:
+    """Return the encoder file to serve: the int8 copy when asked for and present.
+
+    A model trained before int8 existed has only the full-precision file.
+    """
+    quantised = folder / INT8_ENCODER
+    return quantised if precision == "int8" and quantised.is_file() else folder / FP32_ENCODER
+
+
 class UnitClassifier:
     """The fine-tuned encoder (ONNX Runtime) and its two heads, loaded from a model folder.
 
@@ -59,12 +70,13 @@ class UnitClassifier:
     heads.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, precision: str = "int8") -> None:
         try:
             self.manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
             heads = np.load(folder / "heads.npz")
+            self.encoder_file = served_encoder(folder, precision)
             self.encoder = OnnxEncoder(
-                folder / "encoder.onnx", folder / "encoder" / "tokenizer.json", MAX_TOKENS
+                self.encoder_file, folder / "encoder" / "tokenizer.json", MAX_TOKENS
             )
         except (OSError, ValueError, RuntimeError) as error:
             raise HipbotError(
@@ -101,8 +113,11 @@ class UnitReading:
 class LearnedCheck:
     """Adds the learned layer's findings to a screening; flags uncertain units to ask about."""
 
-    def __init__(self, folder: Path, book: RuleBook | None = None) -> None:
+    def __init__(
+        self, folder: Path, book: RuleBook | None = None, precision: str = "int8"
+    ) -> None:
         self.folder = folder
+        self.precision = precision
         self.book = book or default_rulebook()
         self._load_lock = threading.Lock()
 
@@ -110,7 +125,7 @@ class LearnedCheck:
     def model(self) -> UnitClassifier:
         """Return the fine-tuned classifier (loaded on first use, once)."""
         with self._load_lock:
-            return UnitClassifier(self.folder)
+            return UnitClassifier(self.folder, self.precision)
 
     def read(self, text: str) -> list[UnitReading]:
         """Read every unit of a message; return those with a red flag or a doubt."""

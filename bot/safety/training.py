@@ -29,8 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.onnx_encoder import export_onnx
-from bot.safety.learned import LEVELS, MANIFEST, MAX_TOKENS, MAX_UNITS, at_least
+from bot.onnx_encoder import export_onnx, quantize_int8
+from bot.safety.learned import (
+    FP32_ENCODER,
+    INT8_ENCODER,
+    LEVELS,
+    MANIFEST,
+    MAX_TOKENS,
+    MAX_UNITS,
+    at_least,
+)
 from bot.safety.rules import Level, RuleBook, default_rulebook
 from bot.safety.screen import screen
 from bot.text import reading_units
@@ -272,7 +280,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     encoder.save_pretrained(str(out / "encoder"))
     tokenizer.save_pretrained(str(out / "encoder"))
-    export_onnx(encoder, tokenizer, out / "encoder.onnx")
+    export_onnx(encoder, tokenizer, out / FP32_ENCODER)
+    quantize_int8(out / FP32_ENCODER, out / INT8_ENCODER)
     np.savez(
         out / "heads.npz",
         level_weights=level_head.weight.detach().numpy(),
