@@ -48,14 +48,18 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+def words(text: str) -> list[str]:
+    """Return a text's words, lowercased, in order."""
+    return _WORD.findall(text.lower())
+
+
 def terms(text: str) -> list[str]:
     """Return the stemmed content words of a text (lowercased, stopwords dropped)."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS_EN_PLUS]
-    return _stemmer().stemWords(words)
+    content = [w for w in words(text) if w not in STOPWORDS_EN_PLUS]
+    return _stemmer().stemWords(content)
 
 
 def query_terms(text: str) -> list[str]:
     """Return a query's terms, each synonym followed by the word the articles use."""
-    words = _WORD.findall(text.lower())
-    expanded = " ".join(f"{w} {SYNONYMS[w]}" if w in SYNONYMS else w for w in words)
+    expanded = " ".join(f"{w} {SYNONYMS[w]}" if w in SYNONYMS else w for w in words(text))
     return terms(expanded)

@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.corpus import Passage
 from bot.embedding import TextEmbedder
 from bot.index import KnowledgeIndex
+from bot.unmentioned import article_words, unmentioned_terms
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Retrieval:
     hits: tuple[Hit, ...]
     covered: bool
     confidence: float
+    unmentioned: tuple[str, ...] = ()  # words of the question no article uses (not in `covered`)
 
 
 def out_of_scope_topics() -> list[str]:
@@ -60,6 +62,10 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.settings = settings
+
+    @cached_property
+    def _article_words(self) -> frozenset[str]:
+        return article_words(passage.embedding_text() for passage in self.index.passages)
 
     @cached_property
     def _topic_vectors(self) -> np.ndarray:
@@ -91,11 +97,13 @@ class Retriever:
             hits.append(Hit(self.index.passages[row], fused, dense_score, lexical_score))
         hits.sort(key=lambda hit: (-hit.score, hit.passage.passage_id))
         confidence = self._confidence(query, query_vector, hits)
+        unmentioned = tuple(unmentioned_terms(query, self._article_words))
         return Retrieval(
             query=query,
             hits=tuple(hits[:limit] if limit else hits),
             covered=confidence >= self.settings.covered_threshold,
             confidence=confidence,
+            unmentioned=unmentioned,
         )
 
     def _confidence(self, query: str, query_vector: np.ndarray, hits: list[Hit]) -> float:

@@ -71,6 +71,9 @@ class Answerer:
         resolution = self.resolver.resolve(state, asked, aspect)
         if resolution is None:
             result = self._search(queries, text)
+            if result.covered and result.unmentioned:
+                self._closest_passage(result, draft)
+                return
             if not result.covered:
                 draft.add("info", texts.not_covered.format(offer=self.offer()))
                 for caveat in caveat_texts(screening.caveats, self.book):
@@ -127,13 +130,32 @@ class Answerer:
         searches = [self.retriever.search(query) for query in queries]
         if not any(search.covered for search in searches) and text not in queries:
             searches.append(self.retriever.search(text))  # the question hid in the story
-        if not any(search.covered for search in searches):
+        if not any(search.covered for search in searches) and not searches[0].unmentioned:
             # "ice or heat?": the articles may cover one of the two.
             sides = [side for side in _ALTERNATIVES.split(queries[0]) if side.strip(" ?")]
             if len(sides) == 2:
                 searches += [self.retriever.search(side) for side in sides]
+        # A reading that names nothing the articles never use wins over one that does ("a
+        # guy at parkrun said trochanteric bursitis??" at the end of a covered story).
+        searches = [s for s in searches if s.covered and not s.unmentioned] or searches
         best = max(search.confidence for search in searches)
         return next(s for s in searches if s.confidence >= best - 0.05)
+
+    def _closest_passage(self, result: Retrieval, draft: Draft) -> None:
+        """The question names something no article mentions: say so, then the nearest text.
+
+        "does turmeric help with inflammation?" is not answered by the inflammation passage,
+        and "any tips after parkrun?" still deserves the tips: the reader judges, told plainly.
+        """
+        terms = " or ".join(f'"{term}"' for term in result.unmentioned)
+        draft.add("info", reply_texts().not_mentioned.format(terms=terms))
+        hit = result.hits[0]
+        draft.add(
+            "answer",
+            compose_answer(hit.passage.section, hit.passage, self.children, None, brief=True),
+        )
+        draft.sources = [source_of(hit)]
+        draft.covered = False
 
     def _aspect_missing(
         self, state: ConversationState, aspect: Aspect, hits: list[Hit], draft: Draft

@@ -1,0 +1,48 @@
+"""Questions that name something the articles never use are declined, saying what."""
+
+from bot.dialogue import ConversationState
+from bot.unmentioned import article_words, unmentioned_terms
+
+
+def known_words(runtime) -> frozenset[str]:
+    return article_words(p.embedding_text() for p in runtime.index.passages)
+
+
+def test_words_no_article_uses_are_found(runtime):
+    known = known_words(runtime)
+    assert unmentioned_terms("is piriformis syndrome a cause of hip pain?", known) == [
+        "piriformis"
+    ]
+    assert unmentioned_terms("should i take glucosamine for hip arthritis", known) == [
+        "glucosamine"
+    ]
+
+
+def test_typos_ordinary_words_and_long_stories_are_not_unmentioned(runtime):
+    known = known_words(runtime)
+    assert unmentioned_terms("wat is bursitus", known) == []  # a typo of an article word
+    assert unmentioned_terms("does foam rolling do anything or is it a gimmick", known) == []
+    assert unmentioned_terms("can bits of cartilage actualy snap off", known) == []
+    story = (
+        "started doing parkrun 3x a week a couple months ago and my hips feel tight n achey "
+        "afterwards, which stretch should i do? i do like 5 mins walking first"
+    )
+    assert unmentioned_terms(story, known) == []
+
+
+def test_a_near_miss_is_not_covered_and_the_reply_says_what_is_not_mentioned(runtime):
+    reply = runtime.dialogue.respond(
+        ConversationState(), "does turmeric help with hip inflammation"
+    ).reply
+    assert not reply.covered
+    assert 'don\'t mention "turmeric"' in reply.text and "closest they come" in reply.text
+    assert reply.sources  # the nearest passage is shown, and named
+
+
+def test_a_covered_story_is_answered_though_its_question_names_an_unknown_word(runtime):
+    story = (
+        "outer hip pain, right on the bony bit at the side. at night if i roll onto that side "
+        "it wakes me up. a guy at parkrun said trochanteric bursitis??"
+    )
+    reply = runtime.dialogue.respond(ConversationState(), story).reply
+    assert reply.covered and reply.sources[0].section == "Bursitis"
