@@ -149,11 +149,12 @@ class Answerer:
         """
         terms = " or ".join(f'"{term}"' for term in result.unmentioned)
         draft.add("info", reply_texts().not_mentioned.format(terms=terms))
-        hit = result.hits[0]
-        draft.add(
-            "answer",
-            compose_answer(hit.passage.section, hit.passage, self.children, None, brief=True),
-        )
+        self._nearest_said(result.hits[0], draft)
+
+    def _nearest_said(self, hit: Hit, draft: Draft) -> None:
+        """Add what a passage says, briefly, as its source but not an answer (not covered)."""
+        answer = compose_answer(hit.passage.section, hit.passage, self.children, None, brief=True)
+        draft.add("answer", answer)
         draft.sources = [source_of(hit)]
         draft.covered = False
 
@@ -164,10 +165,7 @@ class Answerer:
         passage = hits[0].passage
         topic = passage.section.lower()
         draft.add("info", reply_texts().aspect_missing.format(missing=aspect.missing, topic=topic))
-        answer = compose_answer(passage.section, passage, self.children, None, brief=True)
-        draft.add("answer", answer)
-        draft.sources = [source_of(hits[0])]
-        draft.covered = False
+        self._nearest_said(hits[0], draft)
         state.topic, state.topic_id, state.aspect = (
             passage.section,
             passage.passage_id,
