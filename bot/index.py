@@ -118,12 +118,14 @@ def build_index(
     index_dir = settings.index_dir
     fingerprint = corpus_fingerprint(settings)
     previous = _previous_manifest(index_dir)
+    # The model for answering without torch, kept while the model and precision stay.
+    kept_encoder = current_encoder(settings, previous)
     if (
         not force
         and previous is not None
         and previous.get("corpus_fingerprint") == fingerprint
         and _files_present(index_dir, previous)
-        and current_encoder(settings, previous) is not None
+        and kept_encoder is not None
     ):
         return BuildReport(
             up_to_date=True,
@@ -149,9 +151,8 @@ def build_index(
 
     reusable = {} if force else _reusable_vectors(index_dir, previous, settings)
     missing = [i for i, text_hash in enumerate(hashes) if text_hash not in reusable]
-    # The model for answering without torch, exported once and kept while the model and
-    # precision stay; the passages are embedded by that same file, as the questions will be.
-    encoder = current_encoder(settings, previous) or export_encoder(settings, max_tokens)
+    # Passages are embedded by that same file, as the questions will be.
+    encoder = kept_encoder or export_encoder(settings, max_tokens)
     fresh = None
     if missing:
         passage_encoder = open_encoder(settings, encoder)
