@@ -26,7 +26,7 @@ import numpy as np
 
 from bot.errors import HipbotError
 from bot.onnx_encoder import OnnxEncoder
-from bot.safety.rules import Level, RuleBook, default_rulebook
+from bot.safety.rules import Level, RuleBook
 from bot.safety.screen import Finding, Screening, screen
 from bot.text import reading_units
 
@@ -70,7 +70,7 @@ class UnitClassifier:
     heads.
     """
 
-    def __init__(self, folder: Path, precision: str = "int8") -> None:
+    def __init__(self, folder: Path, precision: str) -> None:
         try:
             self.manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
             heads = np.load(folder / "heads.npz")
@@ -113,12 +113,10 @@ class UnitReading:
 class LearnedCheck:
     """Adds the learned layer's findings to a screening; flags uncertain units to ask about."""
 
-    def __init__(
-        self, folder: Path, book: RuleBook | None = None, precision: str = "int8"
-    ) -> None:
+    def __init__(self, folder: Path, book: RuleBook, precision: str) -> None:
         self.folder = folder
         self.precision = precision
-        self.book = book or default_rulebook()
+        self.book = book
         self._load_lock = threading.Lock()
 
     @cached_property
