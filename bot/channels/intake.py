@@ -151,20 +151,24 @@ async def poll(application: Application, dispatcher: Dispatcher) -> None:
             continue
         except (TimedOut, NetworkError) as error:
             logger.warning("getUpdates failed (%s); retrying in %.0f s", error, pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
+            pause = await _back_off(pause)
             continue
         try:
             for update in updates:
                 await dispatcher.submit(update.to_dict())
         except Exception:  # not stored: the offset stays, and the batch is fetched again
             logger.exception("could not store updates; retrying in %.0f s", pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
+            pause = await _back_off(pause)
             continue
         pause = 1.0
         if updates:
             offset = updates[-1].update_id + 1
+
+
+async def _back_off(pause: float) -> float:
+    """Wait `pause` seconds; return the next pause, twice as long (at most 30 s)."""
+    await asyncio.sleep(pause)
+    return min(pause * 2, 30.0)
 
 
 def _seconds(value: object) -> float:
