@@ -42,16 +42,6 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def timed_run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Run a command; return its wall time and peak memory (MB) from the OS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    subprocess.run(command, env=env, check=True, capture_output=True)
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) // 1024
-
-
 def cold_run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
     """Time a command from process start to exit, and its own peak memory (MB).
 
@@ -64,7 +54,11 @@ def cold_run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
         "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", wrapper, *command], env=env, capture_output=True, text=True
+        [sys.executable, "-c", wrapper, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     seconds, peak = result.stdout.split()
     return float(seconds), int(peak)
@@ -138,9 +132,9 @@ def bench_builds(folder: Path) -> dict[str, float]:
     (folder / "corpus").mkdir(parents=True)
     shutil.copy(SEED, folder / "corpus")
     env = environment(folder)
-    scratch, scratch_mb = timed_run([HIPBOT, "index", "build"], env)
-    unchanged, _ = timed_run([HIPBOT, "index", "build"], env)
-    return {"scratch": scratch, "scratch_mb": scratch_mb, "unchanged": unchanged}
+    scratch, _ = cold_run([HIPBOT, "index", "build"], env)
+    unchanged, _ = cold_run([HIPBOT, "index", "build"], env)
+    return {"scratch": scratch, "unchanged": unchanged}
 
 
 def bench_repl(folder: Path) -> tuple[float, float]:
@@ -247,7 +241,7 @@ def generate_corpus(folder: Path, articles: int) -> None:
 def bench_scale(folder: Path, articles: int, queries: int) -> dict[str, float]:
     generate_corpus(folder, articles)
     env = environment(folder)
-    build_seconds, build_mb = timed_run([HIPBOT, "index", "build"], env)
+    build_seconds, build_mb = cold_run([HIPBOT, "index", "build"], env)
     manifest = json.loads((folder / "index" / "manifest.json").read_text())
     code = f"""
 import json, resource, statistics, sys, time
