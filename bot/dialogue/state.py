@@ -60,7 +60,7 @@ class ConversationState(BaseModel):
         state.facts = state.facts.adding(screening.new_facts)
         if withdrawn is not None:
             state.facts = state.facts.removing(screening.denied_facts)
-            if state.escalation_rules and set(state.escalation_rules) <= withdrawn:
+            if state.escalation_rules and takes_back(screening, withdrawn, state.escalation_rules):
                 state.escalation, state.escalation_rules = None, []
         return state
 
@@ -94,6 +94,21 @@ def after_message(
     return state.after(screening, withdrawn), screening
 
 
+def takes_back(screening: Screening, withdrawn: frozenset[str], escalated: list[str]) -> bool:
+    """Tell whether a correction lifts the conversation's escalation.
+
+    It does when it reports no urgent red flag of its own and either takes back every rule
+    of the escalation, or moves the whole story to someone not here ("my friend fell, not
+    me, her family has her") or, naming no warning sign, into the resolved past ("sorry,
+    that was 3 years ago, all healed"). Taking back one sign of several lifts nothing.
+    """
+    if screening.level >= Level.URGENT:
+        return False
+    if set(escalated) <= withdrawn or "someone_else" in screening.cues:
+        return True
+    return "past" in screening.cues and not screening.findings
+
+
 def correction(screening: Screening, book: RuleBook) -> tuple[Screening, frozenset[str]]:
     """Read a message that corrects an earlier one ("sorry, my friend fell, not me").
 
@@ -105,7 +120,7 @@ def correction(screening: Screening, book: RuleBook) -> tuple[Screening, frozens
     said_not_mine = {
         finding.rule_id
         for finding in screening.mentioned
-        if finding.context in ("negated", "someone_else")
+        if finding.context in ("negated", "someone_else", "past")
     }
     needs_denied = {
         rule.rule_id

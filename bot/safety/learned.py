@@ -35,6 +35,10 @@ LEVELS = tuple(level.label for level in Level)
 MAX_UNITS = 48
 MIN_WORDS = 3
 DISPUTED_BAR = 0.9
+# Above this P(level or above) the level head is sure, whatever the rule head says.
+SURE = 0.9
+# A rule the rule head gives at least this probability is plausible for the unit.
+PLAUSIBLE_RULE = 0.15
 ASK_ONLY = 1.1  # above any probability: the layer may ask but not fire
 MAX_TOKENS = 128
 MANIFEST = "manifest.json"
@@ -102,12 +106,16 @@ class UnitClassifier:
 
 @dataclass(frozen=True)
 class UnitReading:
-    """What the learned layer made of one unit of a message."""
+    """What the learned layer made of one unit of a message.
+
+    `rule_id` names the red flag read at `level` (None at self-care); `ask` names a rule
+    whose warning sign the unit half-shows, whose check question the dialogue may ask.
+    """
 
     unit: str
     level: Level
-    rule_id: str
-    uncertain: bool
+    rule_id: str | None
+    ask: str | None
 
 
 class LearnedCheck:
@@ -131,44 +139,58 @@ class LearnedCheck:
             return []  # "No", "ok thanks": answers and thanks, read by the rules alone
         units = reading_units(text)[:MAX_UNITS]
         reach, rule_scores = self.model.predict(units)
-        thresholds = self.model.thresholds
         readings = []
         for row, unit in enumerate(units):
-            # Where the rules read a warning sign here as not the writer's now and fired
-            # nothing, the model must be surer to overrule them (negated, someone else's) or
-            # may only ask (hypothetical, past: "what if I fall?", "broke it years ago").
-            rules = screen(unit, self.book)
-            contexts = {f.context for f in rules.mentioned} if not rules.fired else set()
-            bar = (
-                ASK_ONLY
-                if contexts & {"hypothetical", "past"}
-                else DISPUTED_BAR
-                if contexts
-                else 0.0
-            )
-            level = max(
-                (
-                    lvl
-                    for lvl in Level
-                    if lvl and reach[row, lvl] >= max(thresholds[lvl.label], bar)
-                ),
-                default=Level.SELF_CARE,
-            )
-            uncertain = level < Level.URGENT and reach[row, Level.URGENT] >= thresholds["ask"]
-            if level == Level.SELF_CARE and not uncertain:
+            level = self._level(unit, reach[row])
+            ceiling = self._ceiling(rule_scores[row])
+            ask = None
+            if level > ceiling and reach[row, level] < SURE:
+                # The level head reads more than any rule the rule head believes in ("my hip
+                # hurts at night": urgent, yet most like the doctor-level night-pain rule):
+                # fire what both agree on and ask about the rest.
+                ask = self._rule_for(rule_scores[row], level)
+                level = ceiling
+            elif level < Level.URGENT and reach[row, Level.URGENT] >= self.model.thresholds["ask"]:
+                ask = self._rule_for(rule_scores[row], Level.URGENT)
+            if level == Level.SELF_CARE and ask is None:
                 continue
-            wanted = max(level, Level.URGENT) if uncertain else level
-            readings.append(
-                UnitReading(unit, level, self._rule_for(rule_scores[row], wanted), uncertain)
-            )
+            rule_id = self._rule_for(rule_scores[row], level) if level else None
+            readings.append(UnitReading(unit, level, rule_id, ask))
         return readings
+
+    def _level(self, unit: str, reach: np.ndarray) -> Level:
+        """Return the highest level the unit reaches past its threshold and the rules' doubt.
+
+        Where the rules read a warning sign here as not the writer's now and fired nothing,
+        the model must be surer to overrule them (negated, someone else's) or may only ask
+        (hypothetical, past: "what if I fall?", "broke it years ago").
+        """
+        rules = screen(unit, self.book)
+        contexts = {f.context for f in rules.mentioned} if not rules.fired else set()
+        bar = 0.0
+        if contexts:
+            bar = ASK_ONLY if contexts & {"hypothetical", "past"} else DISPUTED_BAR
+        thresholds = self.model.thresholds
+        return max(
+            (lvl for lvl in Level if lvl and reach[lvl] >= max(thresholds[lvl.label], bar)),
+            default=Level.SELF_CARE,
+        )
+
+    def _ceiling(self, scores: np.ndarray) -> Level:
+        """Return the highest level reachable by a rule the rule head finds plausible."""
+        plausible = scores >= min(PLAUSIBLE_RULE, float(scores.max()))
+        return max(
+            self.book.rule(name).highest_level
+            for name, keep in zip(self.model.rules, plausible, strict=True)
+            if keep
+        )
 
     def _rule_for(self, scores: np.ndarray, level: Level) -> str:
         """Pick the most likely rule that can be at this level (its referral fits it)."""
         order = np.argsort(-scores)
         for column in order:
             rule = self.book.rule(self.model.rules[column])
-            if level in {rule.level, *(trigger.level for trigger in rule.triggers)}:
+            if level in rule.levels:
                 return rule.rule_id
         return self.model.rules[int(order[0])]
 
@@ -178,9 +200,9 @@ class LearnedCheck:
         extra: dict[str, Finding] = {}
         asks: list[str] = []
         for reading in self.read(screening.text):
-            if reading.uncertain and reading.rule_id not in found:
-                asks.append(reading.rule_id)
-            if reading.level <= screening.level:
+            if reading.ask is not None and reading.ask not in found:
+                asks.append(reading.ask)
+            if reading.rule_id is None or reading.level <= screening.level:
                 continue  # it adds a finding only where it raises the level
             known = extra.get(reading.rule_id)
             if known is not None and known.level >= reading.level:

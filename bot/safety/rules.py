@@ -68,6 +68,16 @@ class Rule:
     check: str = ""
     check_red: str = "yes"
 
+    @property
+    def levels(self) -> frozenset[Level]:
+        """Return the levels this rule can fire at: its own and its triggers'."""
+        return frozenset({self.level, *(trigger.level for trigger in self.triggers)})
+
+    @property
+    def highest_level(self) -> Level:
+        """Return the highest level this rule can fire at."""
+        return max(self.levels)
+
 
 @dataclass(frozen=True)
 class ContextCues:
