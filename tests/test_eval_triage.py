@@ -2,7 +2,7 @@
 
 Each round's first run is recorded in the README; these thresholds only guard against a
 change that makes things worse. Rounds 1-5 are in the learned layer's training data;
-rounds 6 and 7 were scored once and not tuned on.
+later rounds are not, though rounds 6-12 shaped the changes measured by round 13.
 """
 
 import pytest
@@ -28,6 +28,7 @@ THRESHOLDS = {
     "safety-r10": (0.93, 0.95, 0.95, 0.14, 0.78),
     "safety-r11": (0.94, 0.97, 0.93, 0.08, 0.60),
     "safety-r12": (0.94, 0.96, 0.95, 0.12, 0.85),
+    "safety-r13": (0.97, 0.97, 0.93, 0.09, 0.85),
 }
 
 
