@@ -400,3 +400,28 @@ def test_an_explicit_correction_withdraws_what_it_denies_and_nothing_more(dialog
     assert replies[1].triage >= Level.URGENT and state.escalation  # no denial: it stays
     replies, _ = talk(dialogue, fell, "my friend fell too")
     assert replies[1].triage >= Level.URGENT  # not a correction
+
+
+def test_a_correction_that_moves_the_story_lifts_the_escalation_and_nothing_less_does(dialogue):
+    cant_walk = "i couldnt walk on my leg"
+    past = "sorry that was 3 years ago after a skiing accident, all healed"
+    replies, state = talk(dialogue, cant_walk, past)
+    assert replies[0].triage >= Level.URGENT
+    assert replies[1].triage == Level.SELF_CARE and state.escalation is None
+    mate = "my mate cant put weight on his leg"
+    away = "no he's not with me, it happened at his game last week"
+    replies, state = talk(dialogue, mate, away)
+    assert replies[0].triage >= Level.URGENT
+    assert replies[1].triage == Level.SELF_CARE and state.escalation is None
+    fell = "I fell on the ice and I can't get up"
+    for kept in ("sorry, I meant my left hip not my right", "no, it's still bad"):
+        replies, state = talk(dialogue, fell, kept)
+        assert replies[1].triage == Level.EMERGENCY and state.escalation  # nothing taken back
+
+
+def test_night_pain_alone_is_referred_at_its_own_level_and_asked_about(dialogue):
+    replies, state = talk(dialogue, "my hip hurts at night")
+    assert replies[0].triage == Level.DOCTOR and state.escalation is None
+    assert replies[0].quick_replies and state.check is not None and state.check.rule
+    replies, _ = talk(dialogue, "only when i lie on that side", "what can i do?", state=state)
+    assert replies[-1].triage == Level.SELF_CARE
