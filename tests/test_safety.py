@@ -92,6 +92,10 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         # 7. past and healed, hypothetical
         ("broke my hip ten years ago, fully healed", Level.SELF_CARE, None),
         ("what if I get numbness in my groin?", Level.SELF_CARE, None),
+        # a question about a sign in general, naming nobody who has it
+        ("is numbness in the groin a bad sign for runners?", Level.SELF_CARE, None),
+        ("is it bad that I can't walk?", Level.URGENT, "present"),
+        ("my groin is numb. is numbness serious?", Level.EMERGENCY, "present"),
         # 8. typos and slang
         ("cant put wieght on my leg", Level.URGENT, "present"),
         ("got a feaver and my hip is hot n swolen", Level.URGENT, "present"),
@@ -139,6 +143,7 @@ def test_emergency_wins_over_lower_levels_in_the_same_message():
         ("I'm pregnant, can I take ibuprofen?", ("nsaid",), Level.DOCTOR),
         ("can my 12 year old have aspirin for her hip?", ("aspirin",), Level.DOCTOR),
         ("I have asthma, is advil ok?", ("nsaid",), Level.DOCTOR),
+        ("I have asthma. is nurofen ok for a day or two?", ("nsaid",), Level.DOCTOR),
         ("I had a stomach ulcer last year, can I take nurofen?", ("nsaid",), Level.DOCTOR),
         ("is a cortisone injection worth it?", ("injection",), Level.SELF_CARE),
     ],

@@ -42,6 +42,7 @@ class Concept:
     past_ok: bool = False
     about_others: bool = False
     remembered: bool = False
+    asked_for_oneself: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class ContextCues:
     now: re.Pattern[str]
     third_person: re.Pattern[str]
     first_person: re.Pattern[str]
+    general_question: re.Pattern[str]
+    referring: re.Pattern[str]
     clause_breaks: re.Pattern[str]
 
 
@@ -155,7 +158,8 @@ class RuleBookError(ValueError):
 _ALLOWED = {
     "top": {"spelling", "idioms", "context", "semantic", "macros", "concepts", "rules"}
     | {"caveats", "checks", "duration"},
-    "concept": {"patterns", "negative_form", "past_ok", "about_others", "remembered"},
+    "concept": {"patterns", "negative_form", "past_ok", "about_others", "remembered"}
+    | {"asked_for_oneself"},
     "rule": {"id", "level", "title", "source", "referral", "triggers", "examples"}
     | {"not_examples", "check", "check_red"},
     "rule_required": {"id", "level", "title", "source", "referral", "triggers", "check"},
@@ -225,6 +229,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
             negative_form=spec.get("negative_form", False),
             past_ok=spec.get("past_ok", False),
             about_others=spec.get("about_others", False),
+            asked_for_oneself=spec.get("asked_for_oneself", False),
             remembered=spec.get("remembered", False),
         )
         for name, spec in data["concepts"].items()
@@ -267,6 +272,8 @@ def _load(data: dict[str, Any]) -> RuleBook:
         "now",
         "third_person",
         "first_person",
+        "general_question",
+        "referring",
     )
     cues = ContextCues(
         **{name: _alternation(context[name]) for name in cue_tables},

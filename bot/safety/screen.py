@@ -7,6 +7,7 @@ hedged, present) -> fire the rules whose triggers have every concept affirmed.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, replace
@@ -136,16 +137,30 @@ def normalize(text: str, book: RuleBook | None = None) -> str:
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
-def _clauses(text: str, book: RuleBook) -> list[str]:
+def _clauses(text: str, book: RuleBook) -> list[tuple[str, bool]]:
+    """Split a normalised message into clauses, each with whether it asks in general."""
     clauses = []
-    for sentence in re.split(r"[!?;\n]+|\.(?!\d)", text):
+    parts = re.split(r"([!?;\n]+|\.(?!\d))", text)
+    for sentence, end in itertools.zip_longest(parts[::2], parts[1::2], fillvalue=""):
         sentence = sentence.strip()
         if not sentence:
             continue
+        general = "?" in end and _asks_in_general(sentence, book)
         for piece in book.cues.clause_breaks.split(sentence):
             if piece and piece.strip():
-                clauses.append(piece.strip())
+                clauses.append((piece.strip(), general))
     return clauses
+
+
+def _asks_in_general(question: str, book: RuleBook) -> bool:
+    """Tell whether a question asks about a sign in general, naming nobody who has it."""
+    cues = book.cues
+    return bool(
+        cues.general_question.match(question)
+        and not cues.first_person.search(question)
+        and not cues.third_person.search(question)
+        and not cues.referring.search(question)
+    )
 
 
 # --- context --------------------------------------------------------------------------------
@@ -206,12 +221,15 @@ def _context(
     book: RuleBook,
     owner: str,
     consumed: list[tuple[int, int]],
+    general: bool = False,
 ) -> Context:
     cues = book.cues
     start, end = match.span()
     if _negated(text, start, end, concept, book, consumed):
         return "negated"
-    if any(cue.start() < start for cue in cues.hypothetical.finditer(text)):
+    if (general and not concept.asked_for_oneself) or any(
+        cue.start() < start for cue in cues.hypothetical.finditer(text)
+    ):
         return "hypothetical"
     in_past = _in_past(text, book)
     if in_past and not concept.past_ok:
@@ -245,7 +263,7 @@ def screen(
     normalized = normalize(text, book)
     occurrences: dict[str, list[_Occurrence]] = {}
     owner = "user"
-    for clause in _clauses(normalized, book):
+    for clause, general in _clauses(normalized, book):
         matches = {
             concept: list(concept.pattern.finditer(clause)) for concept in book.concepts.values()
         }
@@ -254,7 +272,7 @@ def screen(
         for concept, found in matches.items():
             for match in found:
                 who = _owner(clause, match.end(), book, owner)
-                context = _context(clause, match, concept, book, who, consumed)
+                context = _context(clause, match, concept, book, who, consumed, general)
                 occurrences.setdefault(concept.name, []).append(
                     _Occurrence(concept.name, match.group(0), context)
                 )
