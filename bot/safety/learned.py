@@ -7,7 +7,9 @@ counter-examples included) to say which level a short stretch of text calls for,
 rule it is closest to. It reads each sentence with the one before it
 (`bot.text.reading_units`), so a long story is read as a person tells it. It only ever adds
 findings: it cannot lower or remove what the rules found. Between its "ask" and "fire"
-thresholds it is unsure, and the dialogue asks that rule's own yes/no check question.
+thresholds it is unsure, and the dialogue asks that rule's own yes/no check question; it
+also asks, instead of firing, when its level head reads more than any rule its rule head
+finds plausible can reach.
 
 The model is built by `hipbot safety train` (bot/safety/training.py) into
 `HIPBOT_SAFETY_MODEL_DIR` (index/safety): the encoder (with its ONNX export), the two heads
