@@ -96,6 +96,7 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         ("is numbness in the groin a bad sign for runners?", Level.SELF_CARE, None),
         ("is it bad that I can't walk?", Level.URGENT, "present"),
         ("my groin is numb. is numbness serious?", Level.EMERGENCY, "present"),
+        ("is a clicking hip a worry? it's been clicking for weeks", Level.DOCTOR, "present"),
         # 8. typos and slang
         ("cant put wieght on my leg", Level.URGENT, "present"),
         ("got a feaver and my hip is hot n swolen", Level.URGENT, "present"),

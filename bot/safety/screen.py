@@ -141,25 +141,29 @@ def _clauses(text: str, book: RuleBook) -> list[tuple[str, bool]]:
     """Split a normalised message into clauses, each with whether it asks in general."""
     clauses = []
     parts = re.split(r"([!?;\n]+|\.(?!\d))", text)
+    nobody = _names_nobody(text, book)
     for sentence, end in itertools.zip_longest(parts[::2], parts[1::2], fillvalue=""):
         sentence = sentence.strip()
         if not sentence:
             continue
-        general = "?" in end and _asks_in_general(sentence, book)
+        general = nobody and "?" in end and bool(book.cues.general_question.match(sentence))
         for piece in book.cues.clause_breaks.split(sentence):
             if piece and piece.strip():
                 clauses.append((piece.strip(), general))
     return clauses
 
 
-def _asks_in_general(question: str, book: RuleBook) -> bool:
-    """Tell whether a question asks about a sign in general, naming nobody who has it."""
+def _names_nobody(text: str, book: RuleBook) -> bool:
+    """Tell whether a message names no one and nothing said before (no I, he, it...).
+
+    Only then does a question in it ask about a sign in general: "is a clicking hip a worry?
+    it's been clicking for weeks" is about the writer's hip.
+    """
     cues = book.cues
-    return bool(
-        cues.general_question.match(question)
-        and not cues.first_person.search(question)
-        and not cues.third_person.search(question)
-        and not cues.referring.search(question)
+    return not (
+        cues.first_person.search(text)
+        or cues.third_person.search(text)
+        or cues.referring.search(text)
     )
 
 
