@@ -92,6 +92,7 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         # 7. past and healed, hypothetical
         ("broke my hip ten years ago, fully healed", Level.SELF_CARE, None),
         ("what if I get numbness in my groin?", Level.SELF_CARE, None),
+        ("is it normal if I can't put weight on it?", Level.URGENT, "present"),
         # a question about a sign in general, naming nobody who has it
         ("is numbness in the groin a bad sign for runners?", Level.SELF_CARE, None),
         ("is it bad that I can't walk?", Level.URGENT, "present"),

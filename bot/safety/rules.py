@@ -89,6 +89,7 @@ class ContextCues:
     scope_breakers: frozenset[str]
     negation_window: int
     hypothetical: re.Pattern[str]
+    pseudo_hypothetical: re.Pattern[str]
     hedge: re.Pattern[str]
     reassurance: re.Pattern[str]
     past: re.Pattern[str]
@@ -265,6 +266,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
         "negation",
         "pseudo_negation",
         "hypothetical",
+        "pseudo_hypothetical",
         "hedge",
         "reassurance",
         "past",

@@ -231,8 +231,10 @@ def _context(
     start, end = match.span()
     if _negated(text, start, end, concept, book, consumed):
         return "negated"
+    pseudo = [m.span() for m in cues.pseudo_hypothetical.finditer(text)]
     if (general and not concept.asked_for_oneself) or any(
-        cue.start() < start for cue in cues.hypothetical.finditer(text)
+        cue.start() < start and not any(a <= cue.start() < b for a, b in pseudo)
+        for cue in cues.hypothetical.finditer(text)
     ):
         return "hypothetical"
     in_past = _in_past(text, book)
