@@ -425,3 +425,10 @@ def test_night_pain_alone_is_referred_at_its_own_level_and_asked_about(dialogue)
     assert replies[0].quick_replies and state.check is not None and state.check.rule
     replies, _ = talk(dialogue, "only when i lie on that side", "what can i do?", state=state)
     assert replies[-1].triage == Level.SELF_CARE
+
+
+def test_a_person_named_without_saying_not_me_keeps_the_escalation(dialogue):
+    replies, state = talk(
+        dialogue, "he can't walk on his leg at all", "no, it's my son. he's in the car"
+    )
+    assert replies[1].triage >= Level.URGENT and state.escalation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from pydantic import BaseModel, Field
@@ -10,6 +11,9 @@ from bot.dialogue.intents import corrects_earlier
 from bot.safety import Level, Screening
 from bot.safety.facts import Facts
 from bot.safety.rules import RuleBook
+
+# Saying the writer is out of the story: "not me", "he's not with me".
+NOT_ME = re.compile(r"\bnot (?:with )?me\b")
 
 
 class CheckProgress(BaseModel):
@@ -104,8 +108,10 @@ def takes_back(screening: Screening, withdrawn: frozenset[str], escalated: list[
     """
     if screening.level >= Level.URGENT:
         return False
-    if set(escalated) <= withdrawn or "someone_else" in screening.cues:
+    if set(escalated) <= withdrawn:
         return True
+    if "someone_else" in screening.cues and NOT_ME.search(screening.normalized):
+        return True  # "No, it's my son. He's in the car." alone moves nothing away
     return "past" in screening.cues and not screening.findings
 
 
