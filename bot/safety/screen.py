@@ -218,6 +218,20 @@ def _in_past(text: str, book: RuleBook) -> bool:
     return (resolved or bool(cues.past.search(text))) and (resolved or not cues.now.search(text))
 
 
+def _hypothetical_cues(text: str, book: RuleBook) -> list[int]:
+    """Return where hypothetical cues start, leaving out those inside a pseudo-trigger.
+
+    "is it bad if it hurts when I hop?" asks about now: its "if" makes no hypothesis.
+    """
+    cues = book.cues
+    pseudo = [m.span() for m in cues.pseudo_hypothetical.finditer(text)]
+    return [
+        cue.start()
+        for cue in cues.hypothetical.finditer(text)
+        if not any(a <= cue.start() < b for a, b in pseudo)
+    ]
+
+
 def _context(
     text: str,
     match: re.Match[str],
@@ -231,10 +245,8 @@ def _context(
     start, end = match.span()
     if _negated(text, start, end, concept, book, consumed):
         return "negated"
-    pseudo = [m.span() for m in cues.pseudo_hypothetical.finditer(text)]
     if (general and not concept.asked_for_oneself) or any(
-        cue.start() < start and not any(a <= cue.start() < b for a, b in pseudo)
-        for cue in cues.hypothetical.finditer(text)
+        cue < start for cue in _hypothetical_cues(text, book)
     ):
         return "hypothetical"
     in_past = _in_past(text, book)
@@ -348,7 +360,7 @@ def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:
         not any(a <= m.start() < b for a, b in pseudo) for m in cues.negation.finditer(normalized)
     ):
         found.add("negated")
-    if cues.hypothetical.search(normalized):
+    if _hypothetical_cues(normalized, book):
         found.add("hypothetical")
     if cues.reassurance.search(normalized):
         found.add("reassured")
