@@ -62,6 +62,7 @@ class PhraseTables:
     plain: tuple[tuple[re.Pattern[str], str], ...]
     commands: tuple[Command, ...]
     correction: re.Pattern[str]
+    not_me: re.Pattern[str]
 
 
 def _pattern(where: str, source: object) -> re.Pattern[str]:
@@ -111,7 +112,11 @@ def parse_phrase_tables(text: str) -> PhraseTables:
     if not corrections:
         raise PhraseTableError("intents.toml: no [[correction]] phrases")
     correction = _pattern("correction", "|".join(corrections))
-    return PhraseTables(tuple(intents), tuple(answers), plain, tuple(commands), correction)
+    disowning = [p for entry in data.get("correction", []) for p in entry.get("not_me", [])]
+    if not disowning:
+        raise PhraseTableError("intents.toml: no [[correction]] not_me phrases")
+    not_me = _pattern("correction, not_me", "|".join(disowning))
+    return PhraseTables(tuple(intents), tuple(answers), plain, tuple(commands), correction, not_me)
 
 
 @cache
@@ -160,6 +165,11 @@ def command_list(channel: str | None = None) -> str:
 def corrects_earlier(text: str) -> bool:
     """Whether a message corrects something said before ("sorry, I meant my friend")."""
     return bool(phrase_tables().correction.search(text.lower()))
+
+
+def says_not_me(text: str) -> bool:
+    """Whether a message says the writer is out of the story ("not me", "not with me")."""
+    return bool(phrase_tables().not_me.search(text.lower()))
 
 
 def plain_words(text: str) -> str:

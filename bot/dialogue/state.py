@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from pydantic import BaseModel, Field
 
-from bot.dialogue.intents import corrects_earlier
+from bot.dialogue.intents import corrects_earlier, says_not_me
 from bot.safety import Level, Screening
 from bot.safety.facts import Facts
 from bot.safety.rules import RuleBook
-
-# Saying the writer is out of the story: "not me", "he's not with me".
-NOT_ME = re.compile(r"\bnot (?:with )?me\b")
 
 
 class CheckProgress(BaseModel):
@@ -110,7 +106,7 @@ def takes_back(screening: Screening, withdrawn: frozenset[str], escalated: list[
         return False
     if set(escalated) <= withdrawn:
         return True
-    if "someone_else" in screening.cues and NOT_ME.search(screening.normalized):
+    if "someone_else" in screening.cues and says_not_me(screening.text):
         return True  # "No, it's my son. He's in the car." alone moves nothing away
     return "past" in screening.cues and not screening.findings
 
