@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     inbox_lease_seconds: float = 30.0
     inbox_sweep_seconds: float = 2.0
 
+    # Follow-up: the check-in offered to people who tell of pain of their own (0: never
+    # offered); due check-ins are looked for this often (Telegram's JobQueue).
+    checkin_days: float = Field(default=14.0, ge=0)
+    checkin_poll_seconds: float = Field(default=60.0, gt=0)
+
+    # The activity log behind `hipbot report` (bot/activity.py). It never holds message
+    # text unless store_question_text is set; then text (and the embedding of a question
+    # the articles did not cover) is deleted after question_retention_days. Rows without
+    # text (levels, rules, passage ids, feedback) are deleted after activity_retention_days.
+    store_question_text: bool = False
+    question_retention_days: float = Field(default=30.0, gt=0)
+    activity_retention_days: float = Field(default=365.0, gt=0)
+
     # Logging: message text is health data, so it stays out of logs unless asked for.
     log_level: str = "INFO"
     log_message_text: bool = False

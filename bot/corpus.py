@@ -17,6 +17,7 @@ from bot.text import clean_text, split_sentences
 # Bump when splitting or cleaning changes: the index then re-splits every article.
 CHUNKER_VERSION = "3"
 ARTICLE_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm")
+GUIDE_FILE = "guide.toml"  # beside the articles: the guided questions, not an article
 
 BlockKind = Literal["heading", "paragraph", "item"]
 
@@ -459,6 +460,8 @@ def load_corpus(corpus_dir: Path, max_bytes: int = 2_000_000) -> CorpusLoad:
     """
     result = CorpusLoad()
     for path in article_files(corpus_dir):
+        if path.name == GUIDE_FILE and path.parent == corpus_dir:
+            continue  # the guided questions (bot/guide.py), checked when the index is built
         if path.suffix.lower() not in ARTICLE_SUFFIXES:
             result.problems.append(
                 f"skipped {path.name}: hipbot reads .md, .txt and .html files only"

@@ -30,6 +30,7 @@ from bot.corpus import (
 )
 from bot.embedder import Embedder, ProgressCallback
 from bot.errors import CorpusError, IndexMismatchError, IndexNotBuiltError
+from bot.guide import load_guide
 from bot.lexical import query_terms, terms
 from bot.query_encoder import current_encoder, encoder_precision, export_encoder, open_encoder
 
@@ -146,6 +147,9 @@ def build_index(
         raise CorpusError(
             f"the articles in {settings.corpus_dir} gave no passages (all excluded or promotional)"
         )
+    guide = load_guide(settings.corpus_dir)
+    if guide is not None:
+        guide.check(passages)  # before anything is written: a stale heading fails the build
     texts = [passage.embedding_text() for passage in passages]
     hashes = [hashlib.sha256(text.encode()).hexdigest()[:32] for text in texts]
 

@@ -9,6 +9,7 @@ from bot.config import Settings
 from bot.dialogue import ConversationState, DialogueManager
 from bot.embedder import Embedder
 from bot.embedding import TextEmbedder
+from bot.guide import Guide, load_guide
 from bot.index import KnowledgeIndex
 from bot.query_encoder import load_encoder
 from bot.retrieval import Retriever
@@ -49,7 +50,15 @@ class Runtime:
     @cached_property
     def dialogue(self) -> DialogueManager:
         """Return the dialogue manager that decides every reply."""
-        return DialogueManager(self.retriever, self.safety, self.settings)
+        return DialogueManager(self.retriever, self.safety, self.settings, self.guide)
+
+    @cached_property
+    def guide(self) -> Guide | None:
+        """Return the corpus's guided questions, checked against the loaded index."""
+        guide = load_guide(self.settings.corpus_dir)
+        if guide is not None:
+            guide.check(list(self.index.passages))
+        return guide
 
     def load_in_background(self) -> None:
         """Start loading the safety model while the caller loads the index and the rest.

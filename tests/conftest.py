@@ -16,6 +16,7 @@ from bot.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "corpus" / "hip-pain-after-running.md"
+GUIDE = ROOT / "corpus" / "guide.toml"
 RAW_SEED = ROOT / "tests" / "fixtures" / "hip-pain-after-running.raw.txt"
 DATA = ROOT / "tests" / "data"
 
@@ -51,7 +52,7 @@ def embedder(tmp_path_factory) -> Embedder:
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory, embedder) -> Settings:
     folder = tmp_path_factory.mktemp("seed")
-    make_corpus(folder, SEED)
+    make_corpus(folder, SEED, GUIDE)
     settings = make_settings(folder)
     build_index(settings, embedder)
     return settings

@@ -35,6 +35,7 @@ class CheckOutcome:
     rules: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     question: str | None = None
+    record: str | None = None  # "<check or rule>:<answer>" for the activity log
 
 
 def describes_own_pain(text: str, screening: Screening) -> bool:
@@ -121,7 +122,8 @@ class SafetyCheck:
             return CheckOutcome()
         texts = reply_texts()
         progress = state.check
-        outcome = CheckOutcome(answered=True)
+        asked = progress.rule or self.book.checks[progress.index].check_id
+        outcome = CheckOutcome(answered=True, record=f"{asked}:{answer}")
         if progress.rule:
             rule = self.book.rule(progress.rule)
             state.check = None

@@ -32,6 +32,9 @@ class Intent(StrEnum):
     INJECTION = "injection"
     NOT_ENGLISH = "not_english"
     UNKNOWN_COMMAND = "unknown_command"
+    HELPFUL = "helpful"
+    NOT_HELPFUL = "not_helpful"
+    CHECKIN = "checkin"
     QUESTION = "question"
 
 

@@ -25,6 +25,21 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Record:
+    """What a turn did, for the activity log and the maintainers' report; never the text.
+
+    The front ends store it (bot/activity.py); the dialogue stays free of databases.
+    """
+
+    declined: bool = False  # a question the articles do not cover
+    check_answer: str | None = None  # "<check or rule>:<answer>", e.g. "fall:no"
+    guide: str | None = None  # "<question>:<option>", e.g. "place:outside"
+    checkin: str | None = None  # offered, accepted, declined, cancelled, improved, same, worse
+    feedback: str | None = None  # helpful, not_helpful
+    rated: tuple[str, ...] = ()  # the passages the feedback is about
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the bot says, with what the `hipbot ask` contract reports about it."""
 
@@ -36,6 +51,12 @@ class Reply:
     quick_replies: tuple[str, ...] = ()
     # The check question the quick replies answer (ConversationState.question_key).
     question: str | None = None
+    record: Record = Record()
+
+    @property
+    def rateable(self) -> bool:
+        """Whether the reply is an answer from the articles that people can rate."""
+        return self.covered and bool(self.sources)
 
     @property
     def text(self) -> str:
@@ -70,6 +91,18 @@ class Draft:
     covered: bool = False
     sources: list[Source] = field(default_factory=list)
     quick_replies: tuple[str, ...] = ()
+    declined: bool = False
+    check_answer: str | None = None
+    guide: str | None = None
+    checkin: str | None = None
+    feedback: str | None = None
+    rated: tuple[str, ...] = ()
+
+    def record(self) -> Record:
+        """Return what this turn did, for the activity log."""
+        return Record(
+            self.declined, self.check_answer, self.guide, self.checkin, self.feedback, self.rated
+        )
 
     def add(self, kind: SegmentKind, text: str) -> None:
         """Append a segment unless its text is empty or already said."""

@@ -26,6 +26,17 @@ class CheckProgress(BaseModel):
     asked_at: int = 0  # the turn that asked the pending question
 
 
+class Choosing(BaseModel):
+    """A closed question waiting for its answer ("place", "when", "checkin_offer", "checkin").
+
+    `chosen` keeps the guided answers given so far (question key -> option key).
+    """
+
+    question: str
+    asked_at: int = 0
+    chosen: dict[str, str] = Field(default_factory=dict)
+
+
 class ConversationState(BaseModel):
     """Everything the bot remembers about one conversation; small and JSON-serialisable."""
 
@@ -46,6 +57,11 @@ class ConversationState(BaseModel):
     facts: Facts = Field(default_factory=Facts)
     partial: list[str] = Field(default_factory=list)
     reminded: bool = False
+    choosing: Choosing | None = None
+    own_pain: bool = False  # told of pain of their own: a check-in may be offered
+    guide_wanted: bool = False  # a vague message: guided questions once the check is over
+    guide_done: bool = False
+    checkin: str | None = None  # "offered", "declined", "scheduled" or "asking"
 
     def after(
         self, screening: Screening, withdrawn: frozenset[str] | None = None
@@ -65,19 +81,23 @@ class ConversationState(BaseModel):
         return state
 
     def question_key(self) -> str | None:
-        """Name the pending check question and when it was asked (None if there is none).
+        """Name the pending question and when it was asked (None if there is none).
 
         A button carries this key, so a stale or repeated press is recognised.
         """
-        if self.check is None:
-            return None
-        return f"{self.check.rule or self.check.index}.{self.check.asked_at}"
+        if self.check is not None:
+            return f"{self.check.rule or self.check.index}.{self.check.asked_at}"
+        if self.choosing is not None:
+            return f"{self.choosing.question}.{self.choosing.asked_at}"
+        return None
 
     def escalate(self, level: Level, rules: list[str]) -> None:
         """Raise the sticky escalation to an urgent or emergency level (kept until /reset)."""
         self.escalation = max(Level.parse(self.escalation or "self_care"), level).label
         self.escalation_rules += [r for r in rules if r not in self.escalation_rules]
         self.check = None
+        self.choosing = None
+        self.guide_wanted = False
 
 
 def after_message(

@@ -44,6 +44,20 @@ class ReplyTexts(BaseModel):
     no_sources: str
     unknown_command: str
     help: str
+    guide_start: str
+    guide_answer: str
+    guide_section: str
+    guide_nothing: str
+    guide_more: str
+    checkin_scheduled: str
+    checkin_declined: str
+    checkin_cancelled: str
+    checkin_none: str
+    checkin_status: str
+    checkin_better: str
+    checkin_same: str
+    feedback_thanks: str
+    feedback_nothing: str
 
 
 def parse_texts(text: str) -> ReplyTexts:
