@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-ARTICLES := $(wildcard corpus/*.md corpus/*.txt corpus/*.html corpus/*.htm)
+ARTICLES := $(wildcard corpus/*.md corpus/*.txt corpus/*.html corpus/*.htm corpus/guide.toml)
 
 .PHONY: chat test lint bench eval index telegram clean safety-model
 
@@ -43,7 +43,7 @@ telegram: index/manifest.json $(INDEX_ENCODER)
 	$(BIN)/hipbot telegram
 
 test: $(INSTALLED) $(SAFETY_MODEL)
-	scripts/ensure_postgres.sh
+	scripts/ensure_test_tools.sh
 	$(BIN)/pytest
 
 lint: $(INSTALLED)

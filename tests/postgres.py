@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL server on a loopback port, started by the tests themselves.
 
 It uses the server binaries of the machine (Debian's `postgresql` package, which `make test`
-installs when missing: scripts/ensure_postgres.sh). PostgreSQL refuses to run as root, so
+installs when missing: scripts/ensure_test_tools.sh). PostgreSQL refuses to run as root, so
 as root it runs as the `postgres` user the package creates.
 """
 
@@ -24,7 +24,7 @@ def _bin_dir() -> Path:
     if initdb:
         return Path(initdb).resolve().parent
     raise RuntimeError(
-        "PostgreSQL's server programs are not installed: run scripts/ensure_postgres.sh "
+        "PostgreSQL's server programs are not installed: run scripts/ensure_test_tools.sh "
         "(`make test` does) or `apt-get install postgresql`"
     )
 

@@ -113,7 +113,7 @@ def test_two_terminal_chats_keep_their_own_conversations(env):
 def test_resume_asks_the_pending_check_question_again(env):
     run("chat", input="my hip hurts after running\n")
     result = run("chat", "--resume", input="")
-    assert "Back to the safety check" in result.output and "Yes / No" in result.output
+    assert "Back to the safety check" in result.output and "1. Yes  2. No" in result.output
 
 
 def test_ask_needs_a_question_or_jsonl(env):

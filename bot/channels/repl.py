@@ -17,9 +17,9 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
+from bot.activity import ActivityLog
 from bot.config import Settings
-from bot.dialogue import ConversationState, Reply, Segment, Turn, respond_before_model
-from bot.dialogue.check import CHECK_REPLIES, SafetyCheck
+from bot.dialogue import ConversationState, Reply, Turn, respond_before_model
 from bot.errors import HipbotError
 from bot.runtime import Runtime
 from bot.store import SAVE_ATTEMPTS, ConversationStore, StaleConversation
@@ -68,8 +68,20 @@ def render(reply: Reply, console: Console) -> None:
             )
         console.print()
     if reply.quick_replies:
-        console.print(Text("Options: " + " / ".join(reply.quick_replies), style="green"))
+        options = "  ".join(f"{n}. {text}" for n, text in enumerate(reply.quick_replies, 1))
+        console.print(Text(f"Options (type one, or its number): {options}", style="green"))
         console.print()
+    elif reply.rateable:
+        console.print(Text("Helpful? /good or /bad", style="dim"))
+        console.print()
+
+
+def chosen_reply(line: str, last: Reply | None) -> str:
+    """Read a number typed for one of the last reply's options as that option."""
+    stripped = line.strip()
+    if last is not None and stripped.isdigit() and 1 <= int(stripped) <= len(last.quick_replies):
+        return last.quick_replies[int(stripped) - 1]
+    return line
 
 
 def run_repl(
@@ -93,10 +105,15 @@ def run_repl(
         soft_wrap=not interactive,
     )
     store = ConversationStore(settings.state_location())
-    resumed = store.latest(CHAT_PREFIX) if resume else None
+    runtime = runtime or Runtime(settings)
+    activity = ActivityLog(
+        store.database, settings, lambda text: runtime.embedder.embed_queries([text])[0].tolist()
+    )
+    # A check-in that has come due reopens its conversation, whatever was asked for.
+    due = activity.checkins.claim_due(uuid.uuid4().hex, chat_prefix=CHAT_PREFIX, limit=1)
+    resumed = due[0].chat if due else store.latest(CHAT_PREFIX) if resume else None
     chat_id = resumed or f"{CHAT_PREFIX}-{uuid.uuid4().hex[:12]}"
     state, version = store.load_versioned(chat_id) if resumed else (ConversationState(), 0)
-    runtime = runtime or Runtime(settings)
     loader = _Loader(runtime)
     loader.start()
     if interactive:
@@ -111,9 +128,24 @@ def run_repl(
             console.print(
                 Text("(continuing your last conversation; /reset starts over)", style="dim")
             )
-    pending = SafetyCheck(runtime.safety.book).pending(state) if resume else None
-    if pending:  # the question the conversation was waiting on, asked again
-        render(Reply((Segment("question", pending),), quick_replies=CHECK_REPLIES), console)
+    last: Reply | None = None
+    if due:
+        loader.join()
+        if loader.error is None:
+            turn, version = _answer_and_save(
+                store, chat_id, state, version, runtime.dialogue.check_in
+            )
+            state, last = turn.state, turn.reply
+            if last.segments:
+                activity.after_turn(chat_id, chat_id, "", last)
+                render(last, console)
+            else:  # a referral or the safety check is under way: not the time to ask
+                activity.checkins.close(chat_id, "skipped")
+    elif resume and (state.check is not None or state.choosing is not None):
+        loader.join()
+        last = runtime.dialogue.pending(state) if loader.error is None else None
+        if last is not None:  # the question the conversation was waiting on, asked again
+            render(last, console)
     read = _prompt_reader(console) if interactive else _line_reader(stdin)
     while True:
         try:
@@ -124,6 +156,7 @@ def run_repl(
             break
         if line.strip().lower() in QUIT:
             break
+        line = chosen_reply(line, last)
         if loader.is_alive():
             # A red flag is answered by the rules at once, without waiting for the model.
             early, version = _answer_and_save(
@@ -134,8 +167,9 @@ def run_repl(
                 lambda now, line=line: respond_before_model(runtime.safety, settings, now, line),
             )
             if early is not None:
-                state = early.state
-                render(early.reply, console)
+                state, last = early.state, early.reply
+                activity.after_turn(chat_id, chat_id, line, last)
+                render(last, console)
                 continue
             if interactive:
                 # What is typed meanwhile stays queued for the next prompt, not echoed onto
@@ -154,8 +188,9 @@ def run_repl(
             version,
             lambda now, line=line: runtime.dialogue.respond(now, line),
         )
-        state = turn.state  # saved before it is shown: nothing acknowledged is lost
-        render(turn.reply, console)
+        state, last = turn.state, turn.reply  # saved before shown: nothing seen is lost
+        activity.after_turn(chat_id, chat_id, line, last)
+        render(last, console)
     if interactive:
         console.print(Text("Bye, take care of that hip.", style="dim"))
     store.close()

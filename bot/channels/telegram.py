@@ -33,7 +33,16 @@ from telegram.ext import (
     filters,
 )
 
-from bot.channels.telegram_render import KEY_END, keyboard, render_html, with_note
+from bot.activity import ActivityLog
+from bot.channels.telegram_render import (
+    KEY_END,
+    RATING,
+    keyboard,
+    render_html,
+    with_note,
+    without_rating,
+)
+from bot.checkins import DueCheckIn
 from bot.config import Settings
 from bot.dialogue.intents import commands_for
 from bot.errors import ConfigError, HipbotError
@@ -49,9 +58,12 @@ ABOUT = (
     "hipbot answers runners' questions about hip pain from trusted articles and screens "
     "every message for warning signs. It does not diagnose. Your conversation state is "
     "stored so that a chat can continue after a restart, with facts you told it that change "
-    "its safety advice (a fall, a child, blood thinners, pregnancy...); /forget deletes all "
-    "of it. Your message's text is kept only until it has been answered (so that a restart "
-    "cannot lose it) and is never written to logs."
+    "its safety advice (a fall, a child, blood thinners, pregnancy...), with a check-in you "
+    "asked for and a record of what each answer did (levels, article sections used, your "
+    "ratings) for the people who keep the articles up to date; /forget deletes all of it. "
+    "Your message's text is kept only until it has been answered (so that a restart cannot "
+    "lose it) and is never written to logs, unless this bot's operator chose to keep "
+    "questions for a limited time to improve the articles."
 )
 NOT_TEXT = (
     "I can only read text messages. Please type your question, for example: "
@@ -88,6 +100,11 @@ class TelegramFrontEnd:
         self.store = store
         self.inbox = Inbox(store, settings.inbox_lease_seconds)
         self.flood = FloodCounter(store.database, settings.flood_messages_per_minute)
+        self.activity = ActivityLog(
+            store.database,
+            settings,
+            lambda text: runtime.embedder.embed_queries([text])[0].tolist(),
+        )
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # Replies are computed on threads of their own, so that the short database writes
         # (asyncio's default threads) never queue behind them: the moment between Telegram
@@ -144,6 +161,10 @@ class TelegramFrontEnd:
             MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT & _MEDIA, self.on_media)
         )
         application.add_error_handler(self.on_error)
+        if application.job_queue is not None and self.settings.checkin_days > 0:
+            application.job_queue.run_repeating(
+                self.send_due_checkins, interval=self.settings.checkin_poll_seconds, first=1.0
+            )
         return application
 
     async def prepare(self, application: Application) -> None:
@@ -185,8 +206,10 @@ class TelegramFrontEnd:
             return
         key, _, label = query.data.rpartition(KEY_END)
         if isinstance(query.message, Message) and query.message.reply_markup is not None:
+            rating = label in {data for _, data in RATING}
+            kept = without_rating(query.message.reply_markup) if rating else None
             with contextlib.suppress(BadRequest):  # pressed twice: the keyboard is gone
-                await query.edit_message_reply_markup(reply_markup=None)
+                await query.edit_message_reply_markup(reply_markup=kept)
         await self._converse(update, context, label, press=(query, key or None))
 
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -195,9 +218,11 @@ class TelegramFrontEnd:
         async with self._locks[chat_key]:
             state = await asyncio.to_thread(self.store.load, chat_key)
             existed = await asyncio.to_thread(self.store.forget, chat_key)
+            await asyncio.to_thread(self.activity.forget, chat_key)
         text = (
-            "Done: I deleted everything I had stored about this chat: the conversation and "
-            f"the facts that change my safety advice ({state.facts.describe()})."
+            "Done: I deleted everything I had stored about this chat: the conversation, "
+            f"the facts that change my safety advice ({state.facts.describe()}), any "
+            "check-in, your ratings and the record of my answers."
             if existed
             else "There was nothing stored about this chat; nothing to delete."
         )
@@ -332,6 +357,8 @@ class TelegramFrontEnd:
                 )
             except StaleConversation:
                 continue  # another writer was first: answer from the state it left
+            address = str(update.effective_chat.id)
+            await asyncio.to_thread(self.activity.after_turn, chat_key, address, text, reply)
             return {**outcome, "parts_sent": 0}
         raise HipbotError(f"the conversation {chat_key} kept changing while being answered")
 
@@ -372,6 +399,47 @@ class TelegramFrontEnd:
                 if attempt == SEND_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(2**attempt)
+
+    # --- check-ins ---------------------------------------------------------------------------
+
+    async def send_due_checkins(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """JobQueue: ask the check-ins that are due (claimed in the database: sent once)."""
+        checkins = self.activity.checkins
+        due = await asyncio.to_thread(checkins.claim_due, self.inbox.owner, None, "telegram:")
+        for checkin in due:
+            try:
+                await self._ask_checkin(context, checkin)
+            except Forbidden:  # the person blocked the bot: nobody to ask
+                await asyncio.to_thread(checkins.close, checkin.chat, "unreachable")
+            except TelegramError as error:
+                logger.warning(
+                    "check-in for chat %s not sent (%s); retrying later", checkin.chat, error
+                )
+                await asyncio.to_thread(checkins.release, checkin)
+
+    async def _ask_checkin(self, context: ContextTypes.DEFAULT_TYPE, checkin: DueCheckIn) -> None:
+        async with self._locks[checkin.chat]:
+            for _ in range(SAVE_ATTEMPTS):
+                state, version = await asyncio.to_thread(self.store.load_versioned, checkin.chat)
+                turn = await self._compute(self.runtime.dialogue.check_in, state)
+                try:
+                    await asyncio.to_thread(self.store.save, checkin.chat, turn.state, version)
+                    break
+                except StaleConversation:
+                    continue
+            else:
+                raise HipbotError(f"the conversation {checkin.chat} kept changing")
+            if not turn.reply.segments:  # a referral or the safety check came first
+                await asyncio.to_thread(self.activity.checkins.close, checkin.chat, "skipped")
+                return
+            bodies, markup = render_html(turn.reply), keyboard(turn.reply)
+            for number, body in enumerate(bodies):
+                last = number == len(bodies) - 1
+                await self._send(context, int(checkin.address), body, markup if last else None)
+            await asyncio.to_thread(
+                self.activity.after_turn, checkin.chat, checkin.address, "", turn.reply
+            )
+        logger.info("chat %s: check-in asked", checkin.address)
 
     async def _compute(self, function: Callable[..., T], *args: object) -> T:
         """Run CPU work (screening, answering) on the reply threads."""

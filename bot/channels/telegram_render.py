@@ -14,6 +14,8 @@ from bot.text import split_sentences
 _REFERRAL_KINDS = {"emergency", "urgent", "doctor"}
 KEY_END = "|"
 PREFIX = {"emergency": "🚨 ", "urgent": "⚠️ ", "doctor": "🩺 "}
+# The rating buttons under an answer from the articles: a press is the command typed.
+RATING = (("👍 Helpful", "/good"), ("👎 Not helpful", "/bad"))
 
 
 def render_html(reply: Reply) -> list[str]:
@@ -77,19 +79,32 @@ def with_note(reply: Reply, note: str) -> Reply:
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     """Offer the quick replies as inline buttons whose presses continue the conversation.
 
-    A check question's buttons carry its key ("fall.3|No"): a press is applied only while
-    that very question is pending, so a double tap or an old keyboard changes nothing.
+    A question's buttons carry its key ("fall.3|No"): a press is applied only while that
+    very question is pending, so a double tap or an old keyboard changes nothing. An answer
+    from the articles gets a row of its own to rate it (`/good`, `/bad`).
     """
-    if not reply.quick_replies:
-        return None
-    prefix = f"{reply.question}{KEY_END}" if reply.question else ""
-    return InlineKeyboardMarkup(
-        [
+    rows = []
+    if reply.quick_replies:
+        prefix = f"{reply.question}{KEY_END}" if reply.question else ""
+        rows.append(
             [
                 InlineKeyboardButton(
                     text, callback_data=f"{prefix}{text}".encode()[:64].decode(errors="ignore")
                 )
                 for text in reply.quick_replies
             ]
-        ]
-    )
+        )
+    if reply.rateable:
+        rows.append([InlineKeyboardButton(text, callback_data=data) for text, data in RATING])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def without_rating(markup: InlineKeyboardMarkup) -> InlineKeyboardMarkup | None:
+    """Return a keyboard without its rating row (pressed: the other buttons stay)."""
+    ratings = {data for _, data in RATING}
+    rows = [
+        row
+        for row in markup.inline_keyboard
+        if not all(button.callback_data in ratings for button in row)
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None

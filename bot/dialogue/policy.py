@@ -211,7 +211,7 @@ class DialogueManager:
         if state.escalation or state.check is not None:
             state.checkin = None  # a referral or the safety check is already under way
             return self._finish(state, draft, Level.SELF_CARE, [])
-        state.checkin = "asking"
+        state.checkin, draft.checkin = "asking", "asked"
         self.choices.ask(state, "checkin", draft)
         return self._finish(state, draft, Level.SELF_CARE, [])
 
