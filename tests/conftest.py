@@ -94,3 +94,26 @@ def state_location(request, tmp_path):
     if request.param == "sqlite":
         return tmp_path / "state" / "db.sqlite3"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def api():
+    """A real HTTP Bot API server on loopback (tests/fake_bot_api.py)."""
+    from tests.fake_bot_api import FakeBotAPI
+
+    with FakeBotAPI() as server:
+        yield server
+
+
+@pytest.fixture
+def telegram_settings(seed_settings, api, tmp_path) -> Settings:
+    """The seed index, the loopback Bot API and a state database of the test's own."""
+    from pydantic import SecretStr
+
+    return seed_settings.model_copy(
+        update={
+            "telegram_token": SecretStr(api.token),
+            "telegram_base_url": api.base_url,
+            "state_db": tmp_path / "telegram.sqlite3",
+        }
+    )

@@ -19,27 +19,14 @@ from bot.channels.telegram_run import _check_connection, serving
 from bot.dialogue import Reply, Segment
 from bot.errors import ConfigError, HipbotError
 from bot.store import ConversationStore, FloodCounter
-from tests.fake_bot_api import FakeBotAPI
 
 CHAT = 4242
 GROUP = -100777
 
 
 @pytest.fixture
-def api():
-    with FakeBotAPI() as server:
-        yield server
-
-
-@pytest.fixture
-def settings(seed_settings, api, tmp_path):
-    return seed_settings.model_copy(
-        update={
-            "telegram_token": SecretStr(api.token),
-            "telegram_base_url": api.base_url,
-            "state_db": tmp_path / "telegram.sqlite3",
-        }
-    )
+def settings(telegram_settings):
+    return telegram_settings
 
 
 @asynccontextmanager
