@@ -1,4 +1,4 @@
-"""The `hipbot` command: chat, ask, search, index, eval and telegram."""
+"""The `hipbot` command: chat, ask, search, index, eval, report and telegram."""
 
 from __future__ import annotations
 
@@ -135,6 +135,55 @@ def telegram() -> None:
     settings = _settings()
     _configure_logging(settings)
     run_bot(settings)
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("report.html"),
+    show_default=True,
+    help="Where to write the HTML page.",
+)
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=90.0,
+    show_default=True,
+    help="How far back to look.",
+)
+@_friendly_errors
+def report(out: Path, days: float) -> None:
+    """Write the maintainers' report (HTML with charts) and print a short summary."""
+    from bot.database import open_database
+    from bot.errors import IndexMismatchError, IndexNotBuiltError
+    from bot.index import KnowledgeIndex
+    from bot.report import collect, render_html, summary_lines
+    from bot.safety.rules import default_rulebook
+
+    settings = _settings()
+    database = open_database(settings.state_location())
+    try:
+        index = KnowledgeIndex.load(settings)
+    except (IndexNotBuiltError, IndexMismatchError):
+        index = None  # sections are then named by their passage ids
+    try:
+        data = collect(
+            database,
+            default_rulebook(),
+            index,
+            days=days,
+            text_stored=settings.store_question_text,
+        )
+    finally:
+        database.close()
+    try:
+        out.write_text(render_html(data), encoding="utf-8")
+    except OSError as error:
+        raise HipbotError(f"cannot write the report to {out} ({error.strerror})") from None
+    for line in summary_lines(data):
+        click.echo(line)
+    click.echo(f"report written to {out}")
 
 
 @main.group()
