@@ -19,6 +19,50 @@ from typing import Any, Protocol
 
 from bot.errors import ConfigError
 
+
+def _activity_schema(key: str, time: str) -> str:
+    """The activity log's tables in an engine's types for a generated key and a time."""
+    return f"""
+    CREATE TABLE activity (
+        id {key},
+        chat TEXT NOT NULL,
+        at {time} NOT NULL,
+        triage TEXT NOT NULL,
+        rules TEXT NOT NULL,
+        covered INTEGER NOT NULL,
+        declined INTEGER NOT NULL,
+        passages TEXT NOT NULL,
+        check_answer TEXT,
+        guide TEXT,
+        checkin TEXT,
+        question TEXT,
+        embedding TEXT
+    );
+    CREATE INDEX activity_at ON activity (at);
+    CREATE INDEX activity_chat ON activity (chat);
+    CREATE TABLE feedback (
+        id {key},
+        chat TEXT NOT NULL,
+        at {time} NOT NULL,
+        helpful INTEGER NOT NULL,
+        passages TEXT NOT NULL
+    );
+    CREATE INDEX feedback_chat ON feedback (chat);
+    CREATE TABLE checkins (
+        id {key},
+        chat TEXT NOT NULL,
+        address TEXT NOT NULL,
+        created_at {time} NOT NULL,
+        due_at {time} NOT NULL,
+        sent_at {time},
+        sent_by TEXT,
+        outcome TEXT
+    );
+    CREATE INDEX checkins_due ON checkins (due_at) WHERE sent_at IS NULL AND outcome IS NULL;
+    CREATE INDEX checkins_chat ON checkins (chat);
+    """
+
+
 # Each engine's schema, one step per version, applied in order to databases older than it.
 # Only PostgreSQL has chat leases: a SQLite file is served by one process.
 # Times are seconds since the epoch (a double: REAL in SQLite, DOUBLE PRECISION in Postgres).
@@ -50,45 +94,7 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # The activity log, feedback and check-ins (bot/activity.py, bot/checkins.py).
-    """
-    CREATE TABLE activity (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        chat TEXT NOT NULL,
-        at REAL NOT NULL,
-        triage TEXT NOT NULL,
-        rules TEXT NOT NULL,
-        covered INTEGER NOT NULL,
-        declined INTEGER NOT NULL,
-        passages TEXT NOT NULL,
-        check_answer TEXT,
-        guide TEXT,
-        checkin TEXT,
-        question TEXT,
-        embedding TEXT
-    );
-    CREATE INDEX activity_at ON activity (at);
-    CREATE INDEX activity_chat ON activity (chat);
-    CREATE TABLE feedback (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        chat TEXT NOT NULL,
-        at REAL NOT NULL,
-        helpful INTEGER NOT NULL,
-        passages TEXT NOT NULL
-    );
-    CREATE INDEX feedback_chat ON feedback (chat);
-    CREATE TABLE checkins (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        chat TEXT NOT NULL,
-        address TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        due_at REAL NOT NULL,
-        sent_at REAL,
-        sent_by TEXT,
-        outcome TEXT
-    );
-    CREATE INDEX checkins_due ON checkins (due_at) WHERE sent_at IS NULL AND outcome IS NULL;
-    CREATE INDEX checkins_chat ON checkins (chat);
-    """,
+    _activity_schema("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL"),
 )
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """
@@ -116,45 +122,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (user_id, minute)
     );
     """,
-    """
-    CREATE TABLE activity (
-        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        chat TEXT NOT NULL,
-        at DOUBLE PRECISION NOT NULL,
-        triage TEXT NOT NULL,
-        rules TEXT NOT NULL,
-        covered INTEGER NOT NULL,
-        declined INTEGER NOT NULL,
-        passages TEXT NOT NULL,
-        check_answer TEXT,
-        guide TEXT,
-        checkin TEXT,
-        question TEXT,
-        embedding TEXT
-    );
-    CREATE INDEX activity_at ON activity (at);
-    CREATE INDEX activity_chat ON activity (chat);
-    CREATE TABLE feedback (
-        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        chat TEXT NOT NULL,
-        at DOUBLE PRECISION NOT NULL,
-        helpful INTEGER NOT NULL,
-        passages TEXT NOT NULL
-    );
-    CREATE INDEX feedback_chat ON feedback (chat);
-    CREATE TABLE checkins (
-        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        chat TEXT NOT NULL,
-        address TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        due_at DOUBLE PRECISION NOT NULL,
-        sent_at DOUBLE PRECISION,
-        sent_by TEXT,
-        outcome TEXT
-    );
-    CREATE INDEX checkins_due ON checkins (due_at) WHERE sent_at IS NULL AND outcome IS NULL;
-    CREATE INDEX checkins_chat ON checkins (chat);
-    """,
+    _activity_schema("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "DOUBLE PRECISION"),
 )
 _MIGRATION_LOCK = 7_263_001  # the advisory lock replicas take to migrate one at a time
 

@@ -33,6 +33,19 @@ def make_settings(folder: Path, **overrides) -> Settings:
     )
 
 
+def talk(dialogue, *messages, state=None):
+    """Play messages from a state (fresh by default); return every reply and the last state."""
+    from bot.dialogue import ConversationState
+
+    state = state or ConversationState()
+    replies = []
+    for message in messages:
+        turn = dialogue.respond(state, message)
+        replies.append(turn.reply)
+        state = turn.state
+    return replies, state
+
+
 def make_corpus(folder: Path, *articles: Path) -> Path:
     """Create folder/corpus holding copies of the given articles."""
     corpus = folder / "corpus"

@@ -9,22 +9,12 @@ from bot.dialogue import (
 )
 from bot.dialogue.check import CHECK_REPLIES
 from bot.safety import Level
+from tests.conftest import talk
 
 
 @pytest.fixture(scope="module")
 def dialogue(runtime):
     return runtime.dialogue
-
-
-def talk(dialogue, *messages, state=None):
-    """Play messages from a state; return every reply and the final state."""
-    state = state or ConversationState()
-    replies = []
-    for message in messages:
-        turn = dialogue.respond(state, message)
-        replies.append(turn.reply)
-        state = turn.state
-    return replies, state
 
 
 def test_replies_are_deterministic_and_the_state_is_not_mutated(dialogue):

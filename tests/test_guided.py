@@ -3,12 +3,11 @@
 import pytest
 
 from bot.choices import ClosedQuestion, Option
-from bot.dialogue import ConversationState
 from bot.dialogue.guided import checkin_questions
 from bot.guide import GuideError, load_guide, parse_guide
 from bot.index import build_index
 from bot.safety import Level
-from tests.conftest import GUIDE
+from tests.conftest import GUIDE, talk
 
 NO_RED_FLAGS = ["no", "yes", "no", "no", "no"]  # fall, full weight, fever, numbness, worse
 
@@ -16,16 +15,6 @@ NO_RED_FLAGS = ["no", "yes", "no", "no", "no"]  # fall, full weight, fever, numb
 @pytest.fixture(scope="module")
 def dialogue(runtime):
     return runtime.dialogue
-
-
-def talk(dialogue, *messages, state=None):
-    state = state or ConversationState()
-    replies = []
-    for message in messages:
-        turn = dialogue.respond(state, message)
-        replies.append(turn.reply)
-        state = turn.state
-    return replies, state
 
 
 # --- the guided questions ----------------------------------------------------------------
