@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from bot.channels.repl import _answer_and_save
 from bot.cli import main
+from bot.database import open_database
 from bot.dialogue import ConversationState
 from bot.store import ConversationStore
 from tests.conftest import SEED
@@ -114,6 +115,23 @@ def test_resume_asks_the_pending_check_question_again(env):
     run("chat", input="my hip hurts after running\n")
     result = run("chat", "--resume", input="")
     assert "Back to the safety check" in result.output and "1. Yes  2. No" in result.output
+
+
+def test_the_terminal_takes_numbers_and_asks_a_due_check_in_when_it_starts(env):
+    first = run(
+        "chat",
+        input="the outside of my hip aches after runs\n2\n1\n2\n2\n2\n1\n",
+    )
+    assert "I'll ask whether your hip has improved" in first.output  # "1" chose "Yes, check in"
+    database = open_database(env["HIPBOT_STATE_DB"])
+    with database.transaction() as connection:  # fourteen days later
+        connection.execute("UPDATE checkins SET due_at = 0")
+    database.close()
+    later = run("chat", input="worse\n")
+    assert "has your hip pain improved" in later.output
+    assert "doctor" in later.output.split("has your hip pain improved")[1].lower()
+    again = run("chat", input="")
+    assert "has your hip pain improved" not in again.output  # asked once
 
 
 def test_ask_needs_a_question_or_jsonl(env):
