@@ -27,10 +27,14 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.activity import ActivityLog  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.database import open_database  # noqa: E402
 from bot.dialogue import ConversationState  # noqa: E402
+from bot.report import collect, render_html  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.safety import screen  # noqa: E402
+from bot.safety.rules import default_rulebook  # noqa: E402
 
 HIPBOT = str(Path(sys.executable).parent / "hipbot")
 SEED = ROOT / "corpus" / "hip-pain-after-running.md"
@@ -214,6 +218,25 @@ def bench_latency(runtime: Runtime, messages: list[str]) -> dict[str, list[float
     return times
 
 
+def bench_activity(runtime: Runtime, messages: list[str], path: Path) -> dict[str, object]:
+    """The activity log's write after each turn (SQLite), and a report over those rows."""
+    database = open_database(path)
+    log = ActivityLog(
+        database, runtime.settings, lambda t: runtime.embedder.embed_queries([t])[0].tolist()
+    )
+    writes = []
+    for number, message in enumerate(messages):
+        reply = runtime.dialogue.respond(ConversationState(), message).reply
+        started = time.perf_counter()
+        log.after_turn(f"bench:{number % 50}", "0", message, reply)
+        writes.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    data = collect(database, default_rulebook(), runtime.index, days=1, text_stored=False)
+    render_html(data)
+    database.close()
+    return {"writes": writes, "report": time.perf_counter() - started, "turns": data.turns}
+
+
 def generate_corpus(folder: Path, articles: int) -> None:
     """Write `articles` Markdown articles of about 40 passages each, varied enough to embed."""
     random.seed(7)
@@ -332,6 +355,18 @@ def main() -> None:
                 f"{statistics.median(values):.2f} / {percentile(values, 0.99):.2f} ms",
                 target,
             )
+        activity = bench_activity(Runtime(settings), load_messages(args.queries), folder / "a.db")
+        writes = [t * 1000 for t in activity["writes"]]
+        table.add_row(
+            f"activity log write after a turn, SQLite (median / p99, n={len(writes)})",
+            f"{statistics.median(writes):.2f} / {percentile(writes, 0.99):.2f} ms",
+            "",
+        )
+        table.add_row(
+            f"hipbot report over {activity['turns']} turns (collect, cluster, draw)",
+            f"{activity['report']:.2f} s",
+            "",
+        )
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         table.add_row("peak memory, bench process (seed index)", f"{rss} MB", "")
         if not args.quick:
