@@ -94,6 +94,10 @@ class TopicResolver:
         named = set(query_terms(asked)) & self.topic_terms
         if topic is not None:
             named -= set(terms(topic.section))  # "how long do I hold the plank?" on the plank
+            if aspect is not None and aspect.needs is not None:
+                # A number asked in the topic's own words is asked of it: "how many reps
+                # each side?" after trunk rotations, whose text says "on each side".
+                named -= set(terms(topic.text))
         refers = bool(_REFERENCE.search(lowered))
         tells_own = bool(_OWN.search(lowered))  # "my hip clicks..." is news, not a follow-up
         earlier = self._earlier_topic(state, named)
