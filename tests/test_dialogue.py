@@ -247,6 +247,21 @@ def test_follow_ups_resolve_against_the_topic(dialogue):
     assert replies[2].sources[0].section == "When Does Hip Pain Become a Problem?"
 
 
+def test_a_figure_must_be_given_for_the_topic_asked_about(dialogue):
+    # The injections passage names bursitis and gives "two to three days", for the medicine.
+    (reply,), _ = talk(dialogue, "how long does hip bursitis usually take to clear up")
+    assert not reply.covered and "for bursitis" in reply.text
+    assert reply.sources[0].section == "Bursitis"
+    (reply,), _ = talk(dialogue, "how long does the injection take to start working?")
+    assert reply.covered and "two to three days" in reply.text
+
+
+def test_a_number_asked_in_the_topics_words_stays_on_the_topic(dialogue):
+    replies, _ = talk(dialogue, "tell me about trunk rotations", "how many reps each side")
+    assert "10 to 20 reps on each side" in replies[1].text
+    assert replies[1].sources[0].section == "Trunk Rotation"
+
+
 def test_tell_me_more_and_sources(dialogue):
     replies, _ = talk(dialogue, "sources", "how do I warm up?", "tell me more", "sources")
     assert "haven't quoted" in replies[0].text

@@ -83,8 +83,9 @@ class Answerer:
             hits = prefer_aspect(list(result.hits), aspect, overview)
             resolution = Resolution(hits, result.query, follows=False)
         hits = resolution.hits
-        if aspect and aspect.needs and not aspect.given_in(hits[0].passage.text):
-            self._aspect_missing(state, aspect, hits, draft)
+        if aspect and aspect.needs and not self.resolver.gives_for(hits[0].passage, aspect, asked):
+            subject = hits[0] if resolution.follows else self.resolver.subject_of(hits, asked)
+            self._aspect_missing(state, aspect, [subject], draft)
             return
         state.aspect = aspect.name if aspect else None
         self._present(

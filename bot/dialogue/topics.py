@@ -16,11 +16,14 @@ from bot.corpus import Passage
 from bot.dialogue.state import ConversationState
 from bot.lexical import query_terms, terms
 from bot.retrieval import Hit, Retriever
+from bot.text import split_sentences
 
 # A follow-up is short; a longer message is a question of its own.
 FOLLOW_UP_WORDS = 16
 # Among hits this close to the best, the one whose heading fits the aspect asked wins.
 ASPECT_MARGIN = 0.15
+# A heading word used in more than this share of passages is too common to name a topic.
+GENERIC_SHARE = 0.125
 _OTHER = re.compile(r"\b(?:the )?other (?:one|ones)\b|\banother one\b")
 _OWN = re.compile(r"\bmy\b")
 _REFERENCE = re.compile(r"\b(it|that|this|them|those|these|they|theyre|one|ones|other)\b")
@@ -72,10 +75,45 @@ class TopicResolver:
         overviews = {term for path in family if len(path) == 1 for term in terms(path[0])}
         self.topic_terms = {term for p in passages for term in terms(p.section)}
         self.topic_terms -= titles | overviews
+        # Heading words that most passages also use ("take", "side", "exercise") name no
+        # topic in particular: only the others tie a figure to the topic asked about.
+        texts = [set(terms(p.text)) for p in passages]
+        self.naming_terms = {
+            term
+            for term in self.topic_terms
+            if sum(term in text for text in texts) <= GENERIC_SHARE * len(texts)
+        }
 
     def names_topic(self, text: str) -> bool:
         """Whether a question names a topic of its own (not a general question)."""
         return bool(set(query_terms(text)) & self.topic_terms)
+
+    def gives_for(self, passage: Passage, aspect: Aspect, asked: str) -> bool:
+        """Whether a passage gives the figure an aspect needs for the topic asked about.
+
+        "How long does bursitis take to clear up?" is not answered by "the medication takes
+        two to three days to start working" in the injections passage, which names bursitis
+        elsewhere: a passage not headed by the topic named must give the figure in a
+        sentence that names it.
+        """
+        if not aspect.given_in(passage.text):
+            return False
+        named = set(query_terms(asked)) & self.naming_terms
+        if not named or named & set(terms(" ".join(passage.path))):
+            return True
+        return any(
+            aspect.given_in(sentence) and named & set(terms(sentence))
+            for sentence in split_sentences(passage.text)
+        )
+
+    def subject_of(self, hits: list[Hit], asked: str) -> Hit:
+        """The hit headed by the topic a question names (the first hit when none is)."""
+        named = set(query_terms(asked)) & self.naming_terms
+        headed = [hit for hit in hits if named & set(terms(hit.passage.section))]
+        if headed or not named:
+            return (headed or hits)[0]
+        passages = self.retriever.index.passages
+        return next((Hit.of(p) for p in passages if named & set(terms(p.section))), hits[0])
 
     def resolve(
         self, state: ConversationState, asked: str, aspect: Aspect | None
