@@ -15,6 +15,8 @@ from importlib.resources import files
 from bot.errors import HipbotError
 from bot.tables import compile_checked, parse_table
 
+FIELDS = {"name", "asks", "heading", "says", "needs", "missing", "follow_up", "lists"}
+
 
 class AspectTableError(HipbotError):
     """aspects.toml is malformed: the message names the aspect and the field."""
@@ -31,6 +33,7 @@ class Aspect:
     needs: re.Pattern[str] | None = None
     missing: str = ""
     follow_up: str = ""
+    lists: bool = False
 
     def asked_in(self, question: str) -> bool:
         """Whether the lower-cased question asks for this aspect."""
@@ -61,13 +64,15 @@ def parse_aspects(text: str) -> tuple[Aspect, ...]:
         name = entry.get("name")
         if not name or any(aspect.name == name for aspect in aspects):
             raise AspectTableError(f"aspects.toml: missing or repeated aspect name {name!r}")
-        unknown = set(entry) - {"name", "asks", "heading", "says", "needs", "missing", "follow_up"}
+        unknown = set(entry) - FIELDS
         if unknown:
             raise AspectTableError(f"aspects.toml, aspect {name!r}: unknown {sorted(unknown)}")
         if not entry.get("asks"):
             raise AspectTableError(f"aspects.toml, aspect {name!r}: asks is empty")
         if "{topic}" not in entry.get("follow_up", "{topic}"):
             raise AspectTableError(f"aspects.toml, aspect {name!r}: follow_up lacks {{topic}}")
+        if not isinstance(entry.get("lists", False), bool):
+            raise AspectTableError(f"aspects.toml, aspect {name!r}: lists must be true or false")
         if "needs" in entry and not entry.get("missing"):
             raise AspectTableError(f"aspects.toml, aspect {name!r}: needs without missing")
         optional = {
@@ -81,6 +86,7 @@ def parse_aspects(text: str) -> tuple[Aspect, ...]:
                 asks=tuple(_compile(name, "asks", p) for p in entry["asks"]),
                 missing=entry.get("missing", ""),
                 follow_up=entry.get("follow_up", ""),
+                lists=entry.get("lists", False),
                 **optional,
             )
         )

@@ -262,6 +262,15 @@ def test_a_number_asked_in_the_topics_words_stays_on_the_topic(dialogue):
     assert replies[1].sources[0].section == "Trunk Rotation"
 
 
+def test_which_one_to_do_gets_the_section_that_lists_them(dialogue):
+    story = (
+        "hips feel locked up after tempo runs and i only have 10 min after a run, "
+        "i dont stretch at all rn. which stretch should i do?"
+    )
+    (reply,), _ = talk(dialogue, story)
+    assert "Clamshells, Side-to-side Lunges, Knee Pull-in Plank" in reply.text
+
+
 def test_tell_me_more_and_sources(dialogue):
     replies, _ = talk(dialogue, "sources", "how do I warm up?", "tell me more", "sources")
     assert "haven't quoted" in replies[0].text

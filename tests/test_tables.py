@@ -64,6 +64,8 @@ def test_questions_get_the_aspect_they_ask():
     assert aspect_of("how many mg of ibuprofen").name == "dose"
     assert aspect_of("whats the knee pull-in plank, how do u set up for it").name != "repetitions"
     assert aspect_of("i strained my glute med doing speed work") is None
+    assert aspect_of("which hip exercises should i do?").lists
+    assert not aspect_of("how do i do the floor bridge").lists
 
 
 def test_commands_and_corrections_are_read_from_the_tables():

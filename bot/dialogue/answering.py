@@ -79,7 +79,8 @@ class Answerer:
                 for caveat in caveat_texts(screening.caveats, self.book):
                     draft.add("caveat", caveat)
                 return
-            overview = None if self.resolver.names_topic(asked) else set(self.children)
+            general = not self.resolver.names_topic(asked) or (aspect and aspect.lists)
+            overview = set(self.children) if general else None
             hits = prefer_aspect(list(result.hits), aspect, overview)
             resolution = Resolution(hits, result.query, follows=False)
         hits = resolution.hits
