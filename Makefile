@@ -16,7 +16,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 SAFETY_DATA := bot/safety/rules.toml bot/safety/training/sources.txt $(wildcard bot/safety/training/*.jsonl)
 SAFETY_MODEL := index/safety/manifest.json
 
-# The learned layer of the safety screen: fine-tuned from the packaged model (a few minutes
+# The learned layer of the safety screen: fine-tuned from the packaged model (5-20 minutes
 # on 2 cores), again whenever its training data or the rules change.
 $(SAFETY_MODEL): $(INSTALLED) $(SAFETY_DATA)
 	$(BIN)/hipbot safety train

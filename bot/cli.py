@@ -263,7 +263,7 @@ def safety_train() -> None:
         import os
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    click.echo("Fine-tuning the safety model (a few minutes on 2 cores)...", err=True)
+    click.echo("Fine-tuning the safety model (5 to 20 minutes on 2 cores)...", err=True)
     manifest = train(settings.model_location(), settings.safety_model_dir)
     units = ", ".join(f"{count} {level}" for level, count in manifest["units"].items())
     click.echo(
