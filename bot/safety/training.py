@@ -51,11 +51,11 @@ BATCH = 32
 HELD_OUT = 0.15
 # The pooled vector is L2-normalised then scaled, so the heads' logits have room to move.
 SCALE = 10.0
-# Highest share of held-out self-care messages a threshold may raise.
 # The same data give the same model on every x86 CPU: fixed kernels (AVX2 in MKL, ATen and
 # oneDNN, where a CPU with AVX-512 would otherwise take other float paths) and threads.
 SAME_ARITHMETIC = {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 TRAINING_THREADS = 2
+# Highest share of held-out self-care messages a threshold may raise.
 FALSE_ALARM_CAP = {"doctor": 0.05, "urgent": 0.04, "emergency": 0.03, "ask": 0.10}
 
 
