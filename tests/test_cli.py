@@ -87,6 +87,16 @@ def test_ask_jsonl_one_conversation_per_line_in_order(env):
     assert "Injections" in [s["section"] for s in replies[4]["sources"]]
 
 
+def test_ask_jsonl_takes_numbered_answers_to_the_guided_questions(env):
+    turns = ["my hip hurts after running, what do i do?", "skip", "2", "3"]
+    result = run("ask", "--jsonl", input=json.dumps(turns) + "\n")
+    (reply,) = [json.loads(line) for line in result.output.splitlines()]
+    assert reply["covered"] and reply["triage"] == "self_care"
+    assert "on the outside of the hip at night when lying on that side" in reply["reply"]
+    assert reply["sources"][0]["section"] == "Bursitis"
+    assert reply["quick_replies"] == ["Yes, check in", "No thanks"]
+
+
 def test_ask_jsonl_rejects_a_json_object_line(env):
     result = run("ask", "--jsonl", input='{"text": "what is bursitis?"}\nwhat is bursitis?\n')
     first, second = (json.loads(line) for line in result.output.splitlines())

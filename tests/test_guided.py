@@ -62,6 +62,14 @@ def test_an_option_is_screened_as_the_sentence_it_stands_for(dialogue):
     assert reply.triage >= Level.DOCTOR and reply.red_flags
 
 
+def test_night_pain_lying_on_that_side_is_not_a_warning_sign_and_at_rest_is(dialogue):
+    _, state = talk(dialogue, "my hip hurts after running", *NO_RED_FLAGS, "2")
+    (lying,), _ = talk(dialogue, "At night, lying on that side", state=state)
+    assert lying.triage == Level.SELF_CARE and lying.sources[0].section == "Bursitis"
+    (resting,), _ = talk(dialogue, "At night, even at rest", state=state)
+    assert resting.triage == Level.DOCTOR and "malignancy" in resting.red_flags
+
+
 def test_a_red_flag_in_an_answer_to_a_guided_question_wins(dialogue):
     _, state = talk(dialogue, "my hip hurts after running", *NO_RED_FLAGS)
     (reply,), state = talk(dialogue, "groin, and now i can't put any weight on it", state=state)
