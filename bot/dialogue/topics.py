@@ -9,7 +9,9 @@ of its own is not a follow-up.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 from bot.aspects import Aspect
 from bot.corpus import Passage
@@ -75,14 +77,22 @@ class TopicResolver:
         overviews = {term for path in family if len(path) == 1 for term in terms(path[0])}
         self.topic_terms = {term for p in passages for term in terms(p.section)}
         self.topic_terms -= titles | overviews
-        # Heading words that most passages also use ("take", "side", "exercise") name no
-        # topic in particular: only the others tie a figure to the topic asked about.
-        texts = [set(terms(p.text)) for p in passages]
-        self.naming_terms = {
-            term
-            for term in self.topic_terms
-            if sum(term in text for text in texts) <= GENERIC_SHARE * len(texts)
-        }
+
+    @cached_property
+    def naming_terms(self) -> frozenset[str]:
+        """Heading words that name a topic in particular (read once, when first needed).
+
+        Heading words that most passages also use ("take", "side", "exercise") do not: only
+        the others tie a figure to the topic asked about.
+        """
+        passages = self.retriever.index.passages
+        used_in = Counter(term for p in passages for term in set(terms(p.text)) & self.topic_terms)
+        common = GENERIC_SHARE * len(passages)
+        return frozenset(term for term in self.topic_terms if used_in[term] <= common)
+
+    def _named(self, asked: str) -> set[str]:
+        """The topic names a question uses."""
+        return set(query_terms(asked)) & self.naming_terms
 
     def names_topic(self, text: str) -> bool:
         """Whether a question names a topic of its own (not a general question)."""
@@ -98,7 +108,7 @@ class TopicResolver:
         """
         if not aspect.given_in(passage.text):
             return False
-        named = set(query_terms(asked)) & self.naming_terms
+        named = self._named(asked)
         if not named or named & set(terms(" ".join(passage.path))):
             return True
         return any(
@@ -108,7 +118,7 @@ class TopicResolver:
 
     def subject_of(self, hits: list[Hit], asked: str) -> Hit:
         """The hit headed by the topic a question names (the first hit when none is)."""
-        named = set(query_terms(asked)) & self.naming_terms
+        named = self._named(asked)
         headed = [hit for hit in hits if named & set(terms(hit.passage.section))]
         if headed or not named:
             return (headed or hits)[0]
