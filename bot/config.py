@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     candidates: int = 30
     dense_weight: float = 0.6
     covered_threshold: float = 0.12
+    # An ordinary word no article uses is what a question asks about when the question
+    # without it comes this much closer (cosine) to its nearest passage (README, "Retrieval").
+    unmentioned_min_pull: float = 0.075
     coverage_lexical_weight: float = 0.37
 
     # Safety: the learned layer beside the rules (`hipbot safety train` builds it).

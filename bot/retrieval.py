@@ -10,6 +10,7 @@ calibrated on tests/data/retrieval_questions.jsonl (see README, "Retrieval"):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.resources import files
@@ -97,7 +98,11 @@ class Retriever:
             hits.append(Hit(self.index.passages[row], fused, dense_score, lexical_score))
         hits.sort(key=lambda hit: (-hit.score, hit.passage.passage_id))
         confidence = self._confidence(query, query_vector, hits)
-        unmentioned = tuple(unmentioned_terms(query, self._article_words))
+        unmentioned = tuple(
+            unmentioned_terms(
+                query, self._article_words, self._pull, self.settings.unmentioned_min_pull
+            )
+        )
         return Retrieval(
             query=query,
             hits=tuple(hits[:limit] if limit else hits),
@@ -105,6 +110,13 @@ class Retriever:
             confidence=confidence,
             unmentioned=unmentioned,
         )
+
+    def _pull(self, query: str, word: str) -> float:
+        """How much closer to the nearest passage the query comes without this word."""
+        without = re.sub(rf"\b{re.escape(word)}\b", " ", query, flags=re.IGNORECASE)
+        vectors = self.embedder.embed_queries([query, without])
+        nearest = [self.index.dense(vector, 1)[0][1] for vector in vectors]
+        return nearest[1] - nearest[0]
 
     def _confidence(self, query: str, query_vector: np.ndarray, hits: list[Hit]) -> float:
         if not hits:

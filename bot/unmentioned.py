@@ -7,14 +7,19 @@ question is unmentioned when no article uses it, it is not a typo of a word they
 ("bursitus"), and it is not ordinary English (wordfreq's frequency: "gimmick" or "comfy" are
 how people talk, not what they ask about). Long stories are left to retrieval: they are full
 of words like "parkrun" that are not what is asked.
+
+Ordinary words name things too ("ice", "yoga", "an mri"). One the articles never use is
+unmentioned when it is what keeps the question away from them: without it the question
+comes clearly closer to some passage ("how long should I ice my hip?" without "ice" is a
+question the articles answer). "Whats", "actually" or "bother" move it very little.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 
-from bot.lexical import STOPWORDS_EN_PLUS, SYNONYMS, words
+from bot.lexical import STOPWORDS_EN_PLUS, SYNONYMS, terms, words
 
 # Words a question may have and still be one short question, not a story.
 MAX_QUESTION_WORDS = 14
@@ -22,6 +27,8 @@ MAX_QUESTION_WORDS = 14
 # English: "treatable" 3.0, "wobbly" 3.1; "glucosamine" 2.3, "piriformis" 1.6.
 ORDINARY_ZIPF = 2.95
 MIN_LENGTH = 4
+# Ordinary words are weighed from three letters: "mri", "prp".
+MIN_ORDINARY_LENGTH = 3
 MAX_LENGTH = 30  # longer "words" are keyboard noise, not names
 # How close (rapidfuzz ratio, 0-100) a word must be to an article's word to be its typo,
 # or to an ordinary English word to be that word misspelt ("actualy").
@@ -35,36 +42,60 @@ def article_words(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(word for text in texts for word in words(text))
 
 
-def unmentioned_terms(question: str, known: frozenset[str]) -> list[str]:
-    """Return the words of a short question that the articles (`known`) never use."""
+def unmentioned_terms(
+    question: str,
+    known: frozenset[str],
+    pull: Callable[[str, str], float] | None = None,
+    min_pull: float = 0.0,
+) -> list[str]:
+    """Return the words of a short question that the articles (`known`) never use.
+
+    Args:
+        question: the user's question.
+        known: every word the articles use.
+        pull: how much closer to the articles the question comes without a word (cosine
+            gain); without it only rare words are weighed.
+        min_pull: the gain from which an ordinary word is what the question is about.
+    """
     asked = words(question)
     if len(asked) > MAX_QUESTION_WORDS:
         return []
     candidates = [
         word
         for word in dict.fromkeys(asked)
-        if MIN_LENGTH <= len(word) <= MAX_LENGTH
+        if MIN_ORDINARY_LENGTH <= len(word) <= MAX_LENGTH
         and word.isalpha()
         and word not in known
         and word not in STOPWORDS_EN_PLUS
-        and word not in SYNONYMS
+        and not frozenset(terms(word)) & (_stems_of(known) | _stems_of(frozenset(SYNONYMS)))
     ]
     if not candidates:
         return []  # the usual case: wordfreq is not even loaded
     from rapidfuzz import fuzz, process
     from wordfreq import zipf_frequency
 
-    return [
-        word
-        for word in candidates
-        if zipf_frequency(word, "en") < ORDINARY_ZIPF
-        and not process.extractOne(
-            word, known, scorer=fuzz.ratio, score_cutoff=TYPO_OF_ARTICLE_WORD
-        )
-        and not process.extractOne(
-            word, _english_words(), scorer=fuzz.ratio, score_cutoff=TYPO_OF_ENGLISH_WORD
-        )
-    ]
+    found = []
+    for word in candidates:
+        if zipf_frequency(word, "en") >= ORDINARY_ZIPF:
+            if pull is not None and pull(question, word) >= min_pull:
+                found.append(word)
+        elif (
+            len(word) >= MIN_LENGTH
+            and not process.extractOne(
+                word, known, scorer=fuzz.ratio, score_cutoff=TYPO_OF_ARTICLE_WORD
+            )
+            and not process.extractOne(
+                word, _english_words(), scorer=fuzz.ratio, score_cutoff=TYPO_OF_ENGLISH_WORD
+            )
+        ):
+            found.append(word)
+    return found
+
+
+@cache
+def _stems_of(vocabulary: frozenset[str]) -> frozenset[str]:
+    """Stems of a vocabulary: "shots" is the articles' "shot", "knees" their "knee"."""
+    return frozenset(terms(" ".join(vocabulary)))
 
 
 @cache

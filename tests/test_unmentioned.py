@@ -46,3 +46,14 @@ def test_a_covered_story_is_answered_though_its_question_names_an_unknown_word(r
     )
     reply = runtime.dialogue.respond(ConversationState(), story).reply
     assert reply.covered and reply.sources[0].section == "Bursitis"
+
+
+def test_an_ordinary_word_is_unmentioned_when_the_question_is_about_it(runtime):
+    search = runtime.retriever.search
+    assert search("how long should i ice my hip after running").unmentioned == ("ice",)
+    assert search("is yoga good for runners with hip pain").unmentioned == ("yoga",)
+    # Chat words the articles never use do not carry the question away from them.
+    assert search("does foam rolling actually do anything or is it a gimmick").unmentioned == ()
+    assert search("why should runners bother with strength training").unmentioned == ()
+    # Nor does the plural or a synonym of a word they use ("shot" for an injection).
+    assert search("how many steroid shots can you get in your hip").unmentioned == ()
