@@ -10,7 +10,6 @@ calibrated on tests/data/retrieval_questions.jsonl (see README, "Retrieval"):
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.resources import files
@@ -21,7 +20,7 @@ from bot.config import Settings
 from bot.corpus import Passage
 from bot.embedding import TextEmbedder
 from bot.index import KnowledgeIndex
-from bot.unmentioned import article_words, unmentioned_terms
+from bot.unmentioned import article_words, unmentioned_terms, without
 
 
 @dataclass(frozen=True)
@@ -113,8 +112,7 @@ class Retriever:
 
     def _pull(self, query: str, word: str) -> float:
         """How much closer to the nearest passage the query comes without this word."""
-        without = re.sub(rf"\b{re.escape(word)}\b", " ", query, flags=re.IGNORECASE)
-        vectors = self.embedder.embed_queries([query, without])
+        vectors = self.embedder.embed_queries([query, without(query, word)])
         nearest = [self.index.dense(vector, 1)[0][1] for vector in vectors]
         return nearest[1] - nearest[0]
 

@@ -16,6 +16,7 @@ question the articles answer). "Whats", "actually" or "bother" move it very litt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from functools import cache
 
@@ -90,6 +91,11 @@ def unmentioned_terms(
         ):
             found.append(word)
     return found
+
+
+def without(question: str, word: str) -> str:
+    """The question with every use of a word taken out."""
+    return re.sub(rf"\b{re.escape(word)}\b", " ", question, flags=re.IGNORECASE)
 
 
 @cache

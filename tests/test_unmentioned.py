@@ -57,3 +57,9 @@ def test_an_ordinary_word_is_unmentioned_when_the_question_is_about_it(runtime):
     assert search("why should runners bother with strength training").unmentioned == ()
     # Nor does the plural or a synonym of a word they use ("shot" for an injection).
     assert search("how many steroid shots can you get in your hip").unmentioned == ()
+
+
+def test_a_word_that_asks_the_aspect_is_not_reported_as_unmentioned(runtime):
+    reply = runtime.dialogue.respond(ConversationState(), "how often should i foam roll").reply
+    assert not reply.covered
+    assert "don't give how often" in reply.text and '"often"' not in reply.text

@@ -9,6 +9,7 @@ the reply says so and gives what they do say, marked not covered.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bot.answer import compose_answer, source_of
 from bot.aspects import Aspect, aspect_of
@@ -28,6 +29,7 @@ from bot.retrieval import Hit, Retrieval, Retriever
 from bot.safety import Screening, caveat_texts, caveats_in
 from bot.safety.rules import RuleBook
 from bot.text import sentences
+from bot.unmentioned import without
 
 # The safety screen reads every character; the article search reads this much of it.
 MAX_SEARCH_CHARS = 10_000
@@ -71,6 +73,9 @@ class Answerer:
         resolution = self.resolver.resolve(state, asked, aspect)
         if resolution is None:
             result = self._search(queries, text)
+            # "How often should I foam roll?": "often" is what is asked about the topic.
+            unmentioned = [w for w in result.unmentioned if aspect_of(without(asked, w)) == aspect]
+            result = replace(result, unmentioned=tuple(unmentioned))
             if result.covered and result.unmentioned:
                 self._closest_passage(result, draft)
                 return
