@@ -437,6 +437,17 @@ def test_a_correction_that_moves_the_story_lifts_the_escalation_and_nothing_less
         assert replies[1].triage == Level.EMERGENCY and state.escalation  # nothing taken back
 
 
+def test_denying_what_was_asked_about_as_a_whole_lifts_it_unless_a_new_sign_is_told(dialogue):
+    asked = "can't feel anything down below and can't pee"
+    replies, state = talk(dialogue, asked, "no i don't have any of that, just curious")
+    assert replies[0].triage == Level.EMERGENCY
+    assert replies[1].triage == Level.SELF_CARE and state.escalation is None
+    replies, state = talk(dialogue, asked, "no i don't have that, but i can't walk on my leg")
+    assert replies[1].triage >= Level.URGENT and state.escalation
+    replies, state = talk(dialogue, asked, "i don't have that")  # no correction: it stays
+    assert replies[1].triage == Level.EMERGENCY and state.escalation
+
+
 def test_night_pain_alone_is_referred_at_its_own_level_and_asked_about(dialogue):
     replies, state = talk(dialogue, "my hip hurts at night")
     assert replies[0].triage == Level.DOCTOR and state.escalation is None

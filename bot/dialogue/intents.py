@@ -66,6 +66,7 @@ class PhraseTables:
     commands: tuple[Command, ...]
     correction: re.Pattern[str]
     not_me: re.Pattern[str]
+    none_of_it: re.Pattern[str]
 
 
 def _pattern(where: str, source: object) -> re.Pattern[str]:
@@ -119,7 +120,13 @@ def parse_phrase_tables(text: str) -> PhraseTables:
     if not disowning:
         raise PhraseTableError("intents.toml: no [[correction]] not_me phrases")
     not_me = _pattern("correction, not_me", "|".join(disowning))
-    return PhraseTables(tuple(intents), tuple(answers), plain, tuple(commands), correction, not_me)
+    denials = [p for entry in data.get("correction", []) for p in entry.get("none_of_it", [])]
+    if not denials:
+        raise PhraseTableError("intents.toml: no [[correction]] none_of_it phrases")
+    none_of_it = _pattern("correction, none_of_it", "|".join(denials))
+    return PhraseTables(
+        tuple(intents), tuple(answers), plain, tuple(commands), correction, not_me, none_of_it
+    )
 
 
 @cache
@@ -173,6 +180,11 @@ def corrects_earlier(text: str) -> bool:
 def says_not_me(text: str) -> bool:
     """Whether a message says the writer is out of the story ("not me", "not with me")."""
     return bool(phrase_tables().not_me.search(text.lower()))
+
+
+def says_none_of_it(text: str) -> bool:
+    """Whether a message denies what was asked about before ("no, I don't have that")."""
+    return bool(phrase_tables().none_of_it.search(text.lower()))
 
 
 def plain_words(text: str) -> str:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel, Field
 
-from bot.dialogue.intents import corrects_earlier, says_not_me
+from bot.dialogue.intents import corrects_earlier, says_none_of_it, says_not_me
 from bot.safety import Level, Screening
 from bot.safety.facts import Facts
 from bot.safety.rules import RuleBook
@@ -120,7 +120,8 @@ def takes_back(screening: Screening, withdrawn: frozenset[str], escalated: list[
     It does when it reports no urgent red flag of its own and either takes back every rule
     of the escalation, or moves the whole story to someone not here ("my friend fell, not
     me, her family has her") or, naming no warning sign, into the resolved past ("sorry,
-    that was 3 years ago, all healed"). Taking back one sign of several lifts nothing.
+    that was 3 years ago, all healed"), or, naming none, denies it as a whole ("no I don't
+    have that, just curious"). Taking back one sign of several lifts nothing.
     """
     if screening.level >= Level.URGENT:
         return False
@@ -128,6 +129,8 @@ def takes_back(screening: Screening, withdrawn: frozenset[str], escalated: list[
         return True
     if "someone_else" in screening.cues and says_not_me(screening.text):
         return True  # "No, it's my son. He's in the car." alone moves nothing away
+    if says_none_of_it(screening.text) and not screening.findings:
+        return True  # "no I don't have that, just curious" after asking about a sign
     return "past" in screening.cues and not screening.findings
 
 
