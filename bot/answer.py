@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.aspects import Aspect
@@ -18,6 +19,10 @@ INSTRUCTION_CHARS = 1500
 WHOLE_FOR = {"how_to", "doctor"}
 # "The articles don't give that; here is what they say": the passage's opening.
 BRIEF_UNITS = 2
+# A sentence opening like this goes on from the one before it ("This substance lubricates
+# your hip joint" after "...hyaluronic acid injections."): they are chosen together.
+GOES_ON_DISCOUNT = 1.0  # ...after the sentences that name what was asked themselves
+_GOES_ON = re.compile(r"(?:this|these|that|those|it|its|they|their|such|however|but)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -141,14 +146,26 @@ def _best_units(
         score += lead if position == 0 else 0.0  # a passage's first sentence states its topic
         if aspect and aspect.said_in(unit):
             score += 1.0
+        if position and _GOES_ON.match(unit):  # about what the sentence before is about
+            score = max(score, scored[-1][0] - GOES_ON_DISCOUNT)
         scored.append((score, position))
     chosen, length = set(), 0
     for _, position in sorted(scored, key=lambda item: (-item[0], item[1])):
-        if chosen and length + len(units[position]) > budget:
+        needed = _with_antecedents(units, position) - chosen
+        if chosen and length + sum(len(units[n]) for n in needed) > budget:
             break
-        chosen.add(position)
-        length += len(units[position])
+        chosen |= needed
+        length += sum(len(units[n]) for n in needed)
     return [unit for position, unit in enumerate(units) if position in chosen]
+
+
+def _with_antecedents(units: list[str], position: int) -> set[int]:
+    """A unit and the units before it that it goes on from: "However, it..." needs its "it"."""
+    needed = {position}
+    while position and _GOES_ON.match(units[position]):
+        position -= 1
+        needed.add(position)
+    return needed
 
 
 def _join(units: list[str]) -> str:

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from bot.dialogue import (
@@ -272,6 +274,16 @@ def test_which_one_to_do_gets_the_section_that_lists_them(dialogue):
     )
     (reply,), _ = talk(dialogue, story)
     assert "Clamshells, Side-to-side Lunges, Knee Pull-in Plank" in reply.text
+
+
+def test_a_sentence_that_goes_on_from_the_one_before_comes_with_it(dialogue):
+    (reply,), _ = talk(dialogue, "what are hyaluronic acid injections for")
+    text = reply.text
+    assert "This substance lubricates your hip joint" in text
+    assert text.index("hyaluronic acid injections.") < text.index("This substance")
+    for question in ("what is osteoarthritis", "whats a hip pointer", "what is bursitis"):
+        (reply,), _ = talk(dialogue, question)
+        assert not re.match(r"(?:this|these|it|they|however)\b", reply.text, re.I), reply.text
 
 
 def test_tell_me_more_and_sources(dialogue):

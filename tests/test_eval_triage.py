@@ -4,8 +4,9 @@ The learned layer is trained on each machine and differs a little from one CPU t
 (see the README), so a threshold leaves room for about one item of that drift.
 
 Each round's first run is recorded in the README; these thresholds only guard against a
-change that makes things worse. Rounds 1-5 are in the learned layer's training data;
-later rounds are not, though rounds 6-12 shaped the changes measured by round 13.
+change that makes things worse. Rounds 1-11 are in the learned layer's training data
+(rounds 6-11 since round 18); later rounds are not, though rounds 12-17 shaped the changes
+measured by round 18.
 """
 
 import pytest
@@ -31,9 +32,9 @@ THRESHOLDS = {
     "safety-r10": (0.93, 0.95, 0.95, 0.14, 0.78),
     "safety-r11": (0.94, 0.97, 0.93, 0.08, 0.60),
     "safety-r12": (0.94, 0.96, 0.93, 0.12, 0.78),
-    "safety-r13": (0.97, 0.97, 0.93, 0.09, 0.85),
-    "safety-r14": (0.97, 0.95, 0.95, 0.05, 0.84),
-    "safety-r15": (0.96, 0.97, 0.95, 0.05, 0.90),
+    "safety-r13": (0.96, 0.97, 0.93, 0.09, 0.85),
+    "safety-r14": (0.93, 0.95, 0.95, 0.05, 0.84),
+    "safety-r15": (0.93, 0.97, 0.95, 0.05, 0.90),
     "safety-r16": (0.96, 0.96, 0.97, 0.10, 0.88),
     "safety-r17": (0.96, 0.96, 0.95, 0.08, 0.84),
 }
