@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib.resources import files
 
 from bot.errors import HipbotError
+from bot.lexical import terms
 from bot.tables import compile_checked, parse_table
 
 FIELDS = {"name", "asks", "heading", "says", "needs", "missing", "follow_up", "lists"}
@@ -34,6 +35,12 @@ class Aspect:
     missing: str = ""
     follow_up: str = ""
     lists: bool = False
+
+    @cached_property
+    def words(self) -> frozenset[str]:
+        """The stems of the words its questions ask with ("start working", "how often")."""
+        sources = " ".join(re.sub(r"\\[a-zA-Z]", " ", p.pattern) for p in self.asks)
+        return frozenset(terms(" ".join(re.findall(r"[a-z]{3,}", sources))))
 
     def asked_in(self, question: str) -> bool:
         """Whether the lower-cased question asks for this aspect."""

@@ -8,10 +8,11 @@ question is unmentioned when no article uses it, it is not a typo of a word they
 how people talk, not what they ask about). Long stories are left to retrieval: they are full
 of words like "parkrun" that are not what is asked.
 
-Ordinary words name things too ("ice", "yoga", "an mri"). One the articles never use is
-unmentioned when it is what keeps the question away from them: without it the question
-comes clearly closer to some passage ("how long should I ice my hip?" without "ice" is a
-question the articles answer). "Whats", "actually" or "bother" move it very little.
+Ordinary words name things too ("ice", "yoga", "an mri"), and so do short rare ones
+("prp"). Such a word the articles never use is unmentioned when it is what keeps the
+question away from them: without it the question comes clearly closer to some passage
+("how long should I ice my hip?" without "ice" is a question the articles answer).
+"Whats", "actually" or "bother" move it very little.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ MAX_QUESTION_WORDS = 14
 # English: "treatable" 3.0, "wobbly" 3.1; "glucosamine" 2.3, "piriformis" 1.6.
 ORDINARY_ZIPF = 2.95
 MIN_LENGTH = 4
-# Ordinary words are weighed from three letters: "mri", "prp".
-MIN_ORDINARY_LENGTH = 3
+# Other words are weighed by their pull from three letters: "mri", "prp".
+MIN_PULLED_LENGTH = 3
 MAX_LENGTH = 30  # longer "words" are keyboard noise, not names
 # How close (rapidfuzz ratio, 0-100) a word must be to an article's word to be its typo,
 # or to an ordinary English word to be that word misspelt ("actualy").
@@ -64,7 +65,7 @@ def unmentioned_terms(
     candidates = [
         word
         for word in dict.fromkeys(asked)
-        if MIN_ORDINARY_LENGTH <= len(word) <= MAX_LENGTH
+        if MIN_PULLED_LENGTH <= len(word) <= MAX_LENGTH
         and word.isalpha()
         and word not in known
         and word not in STOPWORDS_EN_PLUS
@@ -77,18 +78,17 @@ def unmentioned_terms(
 
     found = []
     for word in candidates:
-        if zipf_frequency(word, "en") >= ORDINARY_ZIPF:
-            if pull is not None and pull(question, word) >= min_pull:
-                found.append(word)
-        elif (
-            len(word) >= MIN_LENGTH
+        rare = (
+            zipf_frequency(word, "en") < ORDINARY_ZIPF
+            and len(word) >= MIN_LENGTH
             and not process.extractOne(
                 word, known, scorer=fuzz.ratio, score_cutoff=TYPO_OF_ARTICLE_WORD
             )
             and not process.extractOne(
                 word, _english_words(), scorer=fuzz.ratio, score_cutoff=TYPO_OF_ENGLISH_WORD
             )
-        ):
+        )
+        if rare or (pull is not None and pull(question, word) >= min_pull):
             found.append(word)
     return found
 

@@ -259,6 +259,11 @@ def test_a_figure_must_be_given_for_the_topic_asked_about(dialogue):
     assert reply.sources[0].section == "Bursitis"
     (reply,), _ = talk(dialogue, "how long does the injection take to start working?")
     assert reply.covered and "two to three days" in reply.text
+    # The figure is in the corticosteroids' paragraph, not the hyaluronic acid one.
+    (reply,), _ = talk(dialogue, "how long does a hyaluronic acid injection take to work")
+    assert not reply.covered and "don't give how long it takes" in reply.text
+    (reply,), _ = talk(dialogue, "how long till a cortisone shot starts working")
+    assert reply.covered and "two to three days" in reply.text
 
 
 def test_a_number_asked_in_the_topics_words_stays_on_the_topic(dialogue):

@@ -52,6 +52,7 @@ def test_an_ordinary_word_is_unmentioned_when_the_question_is_about_it(runtime):
     search = runtime.retriever.search
     assert search("how long should i ice my hip after running").unmentioned == ("ice",)
     assert search("is yoga good for runners with hip pain").unmentioned == ("yoga",)
+    assert search("are prp injections any good for hip tendonitis").unmentioned == ("prp",)
     # Chat words the articles never use do not carry the question away from them.
     assert search("does foam rolling actually do anything or is it a gimmick").unmentioned == ()
     assert search("why should runners bother with strength training").unmentioned == ()

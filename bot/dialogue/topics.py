@@ -85,10 +85,15 @@ class TopicResolver:
         Heading words that most passages also use ("take", "side", "exercise") do not: only
         the others tie a figure to the topic asked about.
         """
+        return frozenset(self.topic_terms & self.specific_terms)
+
+    @cached_property
+    def specific_terms(self) -> frozenset[str]:
+        """Words few passages use ("hyaluronic", "corticosteroids"): they name one thing."""
         passages = self.retriever.index.passages
-        used_in = Counter(term for p in passages for term in set(terms(p.text)) & self.topic_terms)
+        used_in = Counter(term for p in passages for term in set(terms(p.text)))
         common = GENERIC_SHARE * len(passages)
-        return frozenset(term for term in self.topic_terms if used_in[term] <= common)
+        return frozenset(term for term, count in used_in.items() if count <= common)
 
     def _named(self, asked: str) -> set[str]:
         """The topic names a question uses."""
@@ -107,6 +112,17 @@ class TopicResolver:
         sentence that names it.
         """
         if not aspect.given_in(passage.text):
+            return False
+        # "How long does hyaluronic acid take to work?" is not answered by the figure in the
+        # corticosteroids' paragraph: a thing named in only some paragraphs must be named
+        # in the one that gives the figure.
+        paragraphs = [set(terms(block)) for block in passage.text.split("\n\n")]
+        asked_terms = (set(query_terms(asked)) & self.specific_terms) - aspect.words
+        within = {t for t in asked_terms if 0 < sum(t in p for p in paragraphs) < len(paragraphs)}
+        if within and not any(
+            aspect.given_in(block) and within & paragraph
+            for block, paragraph in zip(passage.text.split("\n\n"), paragraphs, strict=True)
+        ):
             return False
         named = self._named(asked)
         if not named or named & set(terms(" ".join(passage.path))):
