@@ -115,7 +115,9 @@ def compose_answer(
     if brief:
         chosen = units[:BRIEF_UNITS]
     elif focused and aspect and aspect.needs and any(aspect.given_in(u) for u in units):
-        chosen = [unit for unit in units if aspect.given_in(unit)]
+        giving = {n for n, unit in enumerate(units) if aspect.given_in(unit)}
+        kept = set().union(*(_whole_thought(units, n) for n in giving))
+        chosen = [unit for n, unit in enumerate(units) if n in kept]
         if passage.section.lower() not in " ".join(chosen).lower():
             chosen[0] = f"{passage.section}: {chosen[0]}"
     elif name == "definition":  # the opening says what it is, and what the question names
@@ -157,6 +159,15 @@ def _best_units(
         chosen |= needed
         length += sum(len(units[n]) for n in needed)
     return [unit for position, unit in enumerate(units) if position in chosen]
+
+
+def _whole_thought(units: list[str], position: int) -> set[int]:
+    """A unit with the ones it goes on from and the ones that go on from it."""
+    kept = _with_antecedents(units, position)
+    while position + 1 < len(units) and _GOES_ON.match(units[position + 1]):
+        position += 1
+        kept.add(position)
+    return kept
 
 
 def _with_antecedents(units: list[str], position: int) -> set[int]:

@@ -264,6 +264,11 @@ def test_a_figure_must_be_given_for_the_topic_asked_about(dialogue):
     assert not reply.covered and "don't give how long it takes" in reply.text
     (reply,), _ = talk(dialogue, "how long till a cortisone shot starts working")
     assert reply.covered and "two to three days" in reply.text
+    # The rest days are not a healing time for a labrum the rest passage never names.
+    (reply,), _ = talk(dialogue, "how long does a torn labrum take to heal")
+    assert not reply.covered and "don't give how long it takes" in reply.text
+    (reply,), _ = talk(dialogue, "how many rest days should i take")
+    assert reply.covered and "two to three rest days" in reply.text
 
 
 def test_a_number_asked_in_the_topics_words_stays_on_the_topic(dialogue):
@@ -465,12 +470,20 @@ def test_denying_what_was_asked_about_as_a_whole_lifts_it_unless_a_new_sign_is_t
     assert replies[1].triage == Level.EMERGENCY and state.escalation
 
 
-def test_night_pain_alone_is_referred_at_its_own_level_and_asked_about(dialogue):
+def test_night_pain_alone_asks_whether_it_is_every_night_whatever_the_position(dialogue):
+    # Night pain may be the malignancy flag or the bursitis look-alike: the rule's own
+    # question tells them apart (asks_when in rules.toml).
     replies, state = talk(dialogue, "my hip hurts at night")
-    assert replies[0].triage == Level.DOCTOR and state.escalation is None
-    assert replies[0].quick_replies and state.check is not None and state.check.rule
+    assert replies[0].quick_replies and state.check is not None
+    assert state.check.rule == "malignancy" and "every night whatever way you lie" in (
+        replies[0].text
+    )
+    replies, _ = talk(dialogue, "yes", state=state)
+    assert replies[0].triage == Level.DOCTOR and "malignancy" in replies[0].red_flags
     replies, _ = talk(dialogue, "only when i lie on that side", "what can i do?", state=state)
     assert replies[-1].triage == Level.SELF_CARE
+    (reply,), state = talk(dialogue, "my outer hip hurts at night when i lie on that side")
+    assert state.check is None or state.check.rule != "malignancy"
 
 
 def test_a_person_named_without_saying_not_me_keeps_the_escalation(dialogue):

@@ -89,7 +89,13 @@ class Answerer:
             hits = prefer_aspect(list(result.hits), aspect, overview)
             resolution = Resolution(hits, result.query, follows=False)
         hits = resolution.hits
-        if aspect and aspect.needs and not self.resolver.gives_for(hits[0].passage, aspect, asked):
+        if (
+            aspect
+            and aspect.needs
+            and not self.resolver.gives_for(
+                hits[0].passage, aspect, asked, follows=resolution.follows
+            )
+        ):
             subject = hits[0] if resolution.follows else self.resolver.subject_of(hits, asked)
             self._aspect_missing(state, aspect, [subject], draft)
             return

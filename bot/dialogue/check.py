@@ -97,7 +97,13 @@ class SafetyCheck:
         state.check = None  # dropped; new pain told later starts it again
         fired = {finding.rule_id for finding in screening.fired}
         asks = [rule for rule in screening.asks if rule not in fired]
-        if (
+        if intent == Intent.QUESTION and level < Level.URGENT and asks:
+            # A sign half-recognised, or one with a benign look-alike: ask rather than guess
+            # (the whole check can follow on a later message).
+            state.check = CheckProgress(rule=asks[0])
+            draft.add("question", self.rule_question(asks[0]))
+            draft.quick_replies = CHECK_REPLIES
+        elif (
             intent == Intent.QUESTION
             and level == Level.SELF_CARE
             and not state.check_done
@@ -106,11 +112,6 @@ class SafetyCheck:
             # Pain of their own: the whole check, which asks about every warning sign.
             state.check = CheckProgress()
             draft.add("question", self.question(0, resumed=False))
-            draft.quick_replies = CHECK_REPLIES
-        elif intent == Intent.QUESTION and level < Level.URGENT and asks:
-            # The learned layer half-recognised a warning sign: ask rather than guess.
-            state.check = CheckProgress(rule=asks[0])
-            draft.add("question", self.rule_question(asks[0]))
             draft.quick_replies = CHECK_REPLIES
 
     def advance(self, state: ConversationState, text: str) -> CheckOutcome:

@@ -16,7 +16,7 @@ from functools import cached_property
 from bot.aspects import Aspect
 from bot.corpus import Passage
 from bot.dialogue.state import ConversationState
-from bot.lexical import query_terms, terms
+from bot.lexical import query_terms, terms, words
 from bot.retrieval import Hit, Retriever
 from bot.text import split_sentences
 
@@ -26,6 +26,8 @@ FOLLOW_UP_WORDS = 16
 ASPECT_MARGIN = 0.15
 # A heading word used in more than this share of passages is too common to name a topic.
 GENERIC_SHARE = 0.125
+# Nor does a word this common in English (Zipf: "get" 6.3, "take" 5.9; "rest" 5.2).
+COMMONEST_ZIPF = 5.8
 _OTHER = re.compile(r"\b(?:the )?other (?:one|ones)\b|\banother one\b")
 _OWN = re.compile(r"\bmy\b")
 _REFERENCE = re.compile(r"\b(it|that|this|them|those|these|they|theyre|one|ones|other)\b")
@@ -69,14 +71,29 @@ class TopicResolver:
     def __init__(self, retriever: Retriever, family: Family) -> None:
         self.retriever = retriever
         self.family = family
-        passages = retriever.index.passages
+
+    @cached_property
+    def topic_terms(self) -> frozenset[str]:
+        """The words that name a topic ("clamshells", "bursitis", read when first needed).
+
+        Not those of the titles ("hip", "pain", "running") nor of the top-level overviews
+        ("why", "hurt", "treat"), which say what is asked about a topic, not which one, nor
+        the commonest English words of headings ("Get Some Rest": "and how many can I get?"
+        names no topic).
+        """
+        from wordfreq import zipf_frequency
+
+        passages = self.retriever.index.passages
         titles = {term for p in passages for term in terms(p.article_title)}
-        # The words that name a topic ("clamshells", "bursitis"), less those of the titles
-        # ("hip", "pain", "running") and of the top-level overviews ("why", "hurt", "treat"),
-        # which say what is asked about a topic, not which one.
-        overviews = {term for path in family if len(path) == 1 for term in terms(path[0])}
-        self.topic_terms = {term for p in passages for term in terms(p.section)}
-        self.topic_terms -= titles | overviews
+        overviews = {term for path in self.family if len(path) == 1 for term in terms(path[0])}
+        naming = {
+            term
+            for p in passages
+            for word in words(p.section)
+            if zipf_frequency(word, "en") < COMMONEST_ZIPF
+            for term in terms(word)
+        }
+        return frozenset(naming - titles - overviews)
 
     @cached_property
     def naming_terms(self) -> frozenset[str]:
@@ -103,7 +120,9 @@ class TopicResolver:
         """Whether a question names a topic of its own (not a general question)."""
         return bool(set(query_terms(text)) & self.topic_terms)
 
-    def gives_for(self, passage: Passage, aspect: Aspect, asked: str) -> bool:
+    def gives_for(
+        self, passage: Passage, aspect: Aspect, asked: str, *, follows: bool = False
+    ) -> bool:
         """Whether a passage gives the figure an aspect needs for the topic asked about.
 
         "How long does bursitis take to clear up?" is not answered by "the medication takes
@@ -118,6 +137,9 @@ class TopicResolver:
         # in the one that gives the figure.
         paragraphs = [set(terms(block)) for block in passage.text.split("\n\n")]
         asked_terms = (set(query_terms(asked)) & self.specific_terms) - aspect.words
+        mentioned = set().union(*paragraphs, terms(passage.section))
+        if asked_terms and not follows and not asked_terms & mentioned:
+            return False  # "how long does a torn labrum take to heal?" is not the rest days'
         within = {t for t in asked_terms if 0 < sum(t in p for p in paragraphs) < len(paragraphs)}
         if within and not any(
             aspect.given_in(block) and within & paragraph

@@ -68,6 +68,9 @@ class Rule:
     not_examples: tuple[str, ...]
     check: str = ""
     check_red: str = "yes"
+    # Signs that may be this red flag or a benign look-alike ("hurts at night"): its check
+    # question is asked when they are told and the rule did not fire.
+    asks_when: tuple[Trigger, ...] = ()
 
     @property
     def levels(self) -> frozenset[Level]:
@@ -162,7 +165,7 @@ _ALLOWED = {
     "concept": {"patterns", "negative_form", "past_ok", "about_others", "remembered"}
     | {"asked_for_oneself"},
     "rule": {"id", "level", "title", "source", "referral", "triggers", "examples"}
-    | {"not_examples", "check", "check_red"},
+    | {"not_examples", "check", "check_red", "asks_when"},
     "rule_required": {"id", "level", "title", "source", "referral", "triggers", "check"},
     "trigger": {"all", "level", "unless"},
     "check": {"id", "question", "red_answer", "rule", "after_fall"},
@@ -205,7 +208,7 @@ def _validate(data: dict[str, Any], text: str) -> None:
             fail(f"rule {rule_id!r} lacks {key!r}", anchor)
         if spec["level"] not in levels or spec.get("check_red", "yes") not in ("yes", "no"):
             fail(f"rule {rule_id!r} has an unknown level or check_red", anchor)
-        for trigger in spec["triggers"]:
+        for trigger in [*spec["triggers"], *spec.get("asks_when", [])]:
             for key in trigger.keys() - _ALLOWED["trigger"]:
                 fail(f"unknown key {key!r} in a trigger of {rule_id!r}", anchor, key)
             unknown = (set(trigger["all"]) | set(trigger.get("unless", []))) - data[
@@ -238,15 +241,17 @@ def _load(data: dict[str, Any]) -> RuleBook:
     rules = []
     for spec in data["rules"]:
         level = Level.parse(spec["level"])
-        triggers = []
-        for trigger in spec["triggers"]:
-            triggers.append(
+        triggers, asks_when = (
+            [
                 Trigger(
                     concepts=tuple(trigger["all"]),
                     level=Level.parse(trigger.get("level", spec["level"])),
                     unless=tuple(trigger.get("unless", ())),
                 )
-            )
+                for trigger in spec.get(key, [])
+            ]
+            for key in ("triggers", "asks_when")
+        )
         rules.append(
             Rule(
                 rule_id=spec["id"],
@@ -259,6 +264,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
                 not_examples=tuple(spec.get("not_examples", ())),
                 check=spec["check"],
                 check_red=spec.get("check_red", "yes"),
+                asks_when=tuple(asks_when),
             )
         )
     context = data["context"]

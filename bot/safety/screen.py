@@ -16,7 +16,7 @@ from typing import Literal
 
 from rapidfuzz.distance import DamerauLevenshtein
 
-from bot.safety.rules import Concept, Level, Rule, RuleBook, default_rulebook
+from bot.safety.rules import Concept, Level, Rule, RuleBook, Trigger, default_rulebook
 from bot.text import strip_controls
 
 Context = Literal[
@@ -321,6 +321,13 @@ def screen(
     )
     caveats = _caveats(normalized, book)
     cues = _message_cues(normalized, book)
+    fired = {f.rule_id for f in findings if f.fired}
+    asks = tuple(
+        rule.rule_id
+        for rule in book.rules
+        if rule.rule_id not in fired
+        and any(_told(trigger, occurrences) for trigger in rule.asks_when)
+    )
     return Screening(
         text,
         tuple(findings),
@@ -329,7 +336,16 @@ def screen(
         cues,
         new_facts=new_facts,
         denied_facts=denied_facts,
+        asks=asks,
     )
+
+
+def _told(trigger: Trigger, occurrences: dict[str, list[_Occurrence]]) -> bool:
+    """Whether this message tells every concept of a trigger as the writer's, and no unless."""
+    return all(
+        any(o.context in AFFIRMED and o.words != _EARLIER for o in occurrences.get(c, []))
+        for c in trigger.concepts
+    ) and not any(o.context in AFFIRMED for c in trigger.unless for o in occurrences.get(c, []))
 
 
 def _caveats(normalized: str, book: RuleBook) -> tuple[str, ...]:
