@@ -482,7 +482,7 @@ def test_night_pain_alone_asks_whether_it_is_every_night_whatever_the_position(d
     assert replies[0].triage == Level.DOCTOR and "malignancy" in replies[0].red_flags
     replies, _ = talk(dialogue, "only when i lie on that side", "what can i do?", state=state)
     assert replies[-1].triage == Level.SELF_CARE
-    (reply,), state = talk(dialogue, "my outer hip hurts at night when i lie on that side")
+    _, state = talk(dialogue, "my outer hip hurts at night when i lie on that side")
     assert state.check is None or state.check.rule != "malignancy"
 
 
