@@ -91,6 +91,10 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         ("my sister's hip clicks and locks", Level.SELF_CARE, None),
         # 7. past and healed, hypothetical
         ("broke my hip ten years ago, fully healed", Level.SELF_CARE, None),
+        ("broke my hip skiing 10 years ago and have been fine ever since", Level.SELF_CARE, None),
+        # "ever since" goes on now; "more than it used to" is a change up to now
+        ("groin aches at night ever since i upped my mileage", Level.URGENT, "present"),
+        ("my son is 11, he limps and his foot turns out more than it used to", Level.URGENT, None),
         ("what if I get numbness in my groin?", Level.SELF_CARE, None),
         ("is it normal if I can't put weight on it?", Level.URGENT, "present"),
         # a question about a sign in general, naming nobody who has it

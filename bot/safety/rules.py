@@ -96,6 +96,7 @@ class ContextCues:
     hedge: re.Pattern[str]
     reassurance: re.Pattern[str]
     past: re.Pattern[str]
+    pseudo_past: re.Pattern[str]
     resolved: re.Pattern[str]
     now: re.Pattern[str]
     third_person: re.Pattern[str]
@@ -276,6 +277,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
         "hedge",
         "reassurance",
         "past",
+        "pseudo_past",
         "resolved",
         "now",
         "third_person",

@@ -212,10 +212,16 @@ def _owner(clause: str, end: int, book: RuleBook, previous: str) -> str:
 
 
 def _in_past(text: str, book: RuleBook) -> bool:
-    """Tell whether a text is about the past: a past cue and no "now", unless resolved."""
+    """Tell whether a text is about the past: a past cue and no "now", unless resolved.
+
+    A past cue inside a pseudo-trigger ("turns out more than it used to") tells a change
+    up to now, not the past.
+    """
     cues = book.cues
     resolved = bool(cues.resolved.search(text))
-    return (resolved or bool(cues.past.search(text))) and (resolved or not cues.now.search(text))
+    pseudo = [m.span() for m in cues.pseudo_past.finditer(text)]
+    past = any(not any(a <= m.start() < b for a, b in pseudo) for m in cues.past.finditer(text))
+    return (resolved or past) and (resolved or not cues.now.search(text))
 
 
 def _hypothetical_cues(text: str, book: RuleBook) -> list[int]:
