@@ -250,6 +250,9 @@ def test_follow_ups_resolve_against_the_topic(dialogue):
     replies, _ = talk(dialogue, "what is bursitis?", "how do I treat it?", "is that serious?")
     assert "Injections" in [s.section for s in replies[1].sources]
     assert replies[2].sources[0].section == "When Does Hip Pain Become a Problem?"
+    # "If it doesn't work" asks for the next step, in the articles' own "if ... not working".
+    replies, _ = talk(dialogue, "what can i take for hip pain", "and if they dont work?")
+    assert replies[1].sources[0].section == "Injections" and "not working" in replies[1].text
 
 
 def test_a_figure_must_be_given_for_the_topic_asked_about(dialogue):
