@@ -6,7 +6,7 @@ The learned layer is trained on each machine and differs a little from one CPU t
 Each round's first run is recorded in the README; these thresholds only guard against a
 change that makes things worse. Rounds 1-11 are in the learned layer's training data
 (rounds 6-11 since round 18); later rounds are not, though rounds 12-17 shaped the changes
-measured by round 18.
+measured by rounds 18 and 19.
 """
 
 import pytest
@@ -38,6 +38,7 @@ THRESHOLDS = {
     "safety-r16": (0.96, 0.96, 0.97, 0.10, 0.88),
     "safety-r17": (0.96, 0.96, 0.95, 0.08, 0.84),
     "safety-r18": (0.97, 0.95, 0.96, 0.08, 0.87),
+    "safety-r19": (0.94, 0.98, 0.92, 0.09, 0.89),
 }
 
 
