@@ -62,6 +62,7 @@ def unmentioned_terms(
     asked = words(question)
     if len(asked) > MAX_QUESTION_WORDS:
         return []
+    said = _stems_of(known) | _stems_of(frozenset(SYNONYMS))
     candidates = [
         word
         for word in dict.fromkeys(asked)
@@ -69,7 +70,7 @@ def unmentioned_terms(
         and word.isalpha()
         and word not in known
         and word not in STOPWORDS_EN_PLUS
-        and not frozenset(terms(word)) & (_stems_of(known) | _stems_of(frozenset(SYNONYMS)))
+        and not set(terms(word)) & said
     ]
     if not candidates:
         return []  # the usual case: wordfreq is not even loaded
