@@ -52,7 +52,8 @@ class Screening:
     caveats: tuple[str, ...] = ()
     normalized: str = ""
     cues: frozenset[str] = frozenset()
-    # Rules the learned layer half-recognised: the dialogue asks their check question.
+    # Rules to ask about: half-recognised by the learned layer, or a sign told that may be
+    # the rule or its look-alike (asks_when): the dialogue asks their check question.
     asks: tuple[str, ...] = ()
     # Concepts to remember (bot/safety/facts.py) that this message affirms.
     new_facts: frozenset[str] = frozenset()
