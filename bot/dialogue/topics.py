@@ -135,7 +135,8 @@ class TopicResolver:
         # "How long does hyaluronic acid take to work?" is not answered by the figure in the
         # corticosteroids' paragraph: a thing named in only some paragraphs must be named
         # in the one that gives the figure.
-        paragraphs = [set(terms(block)) for block in passage.text.split("\n\n")]
+        blocks = passage.text.split("\n\n")
+        paragraphs = [set(terms(block)) for block in blocks]
         asked_terms = (set(query_terms(asked)) & self.specific_terms) - aspect.words
         mentioned = set().union(*paragraphs, terms(passage.section))
         if asked_terms and not follows and not asked_terms & mentioned:
@@ -143,7 +144,7 @@ class TopicResolver:
         within = {t for t in asked_terms if 0 < sum(t in p for p in paragraphs) < len(paragraphs)}
         if within and not any(
             aspect.given_in(block) and within & paragraph
-            for block, paragraph in zip(passage.text.split("\n\n"), paragraphs, strict=True)
+            for block, paragraph in zip(blocks, paragraphs, strict=True)
         ):
             return False
         named = self._named(asked)

@@ -225,6 +225,18 @@ def _validate(data: dict[str, Any], text: str) -> None:
                 fail(f"check {spec['id']!r} names unknown rule {spec[key]!r}", spec[key])
 
 
+def _triggers(specs: list[dict[str, Any]], level: Level) -> tuple[Trigger, ...]:
+    """Read a rule's triggers (or asks_when); a trigger's level defaults to the rule's."""
+    return tuple(
+        Trigger(
+            concepts=tuple(trigger["all"]),
+            level=Level.parse(trigger["level"]) if "level" in trigger else level,
+            unless=tuple(trigger.get("unless", ())),
+        )
+        for trigger in specs
+    )
+
+
 def _load(data: dict[str, Any]) -> RuleBook:
     macros = data.get("macros", {})
     concepts = {
@@ -242,17 +254,6 @@ def _load(data: dict[str, Any]) -> RuleBook:
     rules = []
     for spec in data["rules"]:
         level = Level.parse(spec["level"])
-        triggers, asks_when = (
-            [
-                Trigger(
-                    concepts=tuple(trigger["all"]),
-                    level=Level.parse(trigger.get("level", spec["level"])),
-                    unless=tuple(trigger.get("unless", ())),
-                )
-                for trigger in spec.get(key, [])
-            ]
-            for key in ("triggers", "asks_when")
-        )
         rules.append(
             Rule(
                 rule_id=spec["id"],
@@ -260,12 +261,12 @@ def _load(data: dict[str, Any]) -> RuleBook:
                 title=spec["title"],
                 source=spec["source"],
                 referral=spec["referral"].strip(),
-                triggers=tuple(triggers),
+                triggers=_triggers(spec["triggers"], level),
                 examples=tuple(spec.get("examples", ())),
                 not_examples=tuple(spec.get("not_examples", ())),
                 check=spec["check"],
                 check_red=spec.get("check_red", "yes"),
-                asks_when=tuple(asks_when),
+                asks_when=_triggers(spec.get("asks_when", []), level),
             )
         )
     context = data["context"]

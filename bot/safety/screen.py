@@ -220,8 +220,7 @@ def _in_past(text: str, book: RuleBook) -> bool:
     """
     cues = book.cues
     resolved = bool(cues.resolved.search(text))
-    pseudo = [m.span() for m in cues.pseudo_past.finditer(text)]
-    past = any(not any(a <= m.start() < b for a, b in pseudo) for m in cues.past.finditer(text))
+    past = bool(_cue_starts(text, cues.past, cues.pseudo_past))
     return (resolved or past) and (resolved or not cues.now.search(text))
 
 
@@ -230,12 +229,16 @@ def _hypothetical_cues(text: str, book: RuleBook) -> list[int]:
 
     "is it bad if it hurts when I hop?" asks about now: its "if" makes no hypothesis.
     """
-    cues = book.cues
-    pseudo = [m.span() for m in cues.pseudo_hypothetical.finditer(text)]
+    return _cue_starts(text, book.cues.hypothetical, book.cues.pseudo_hypothetical)
+
+
+def _cue_starts(text: str, cue: re.Pattern[str], pseudo: re.Pattern[str]) -> list[int]:
+    """Return where a cue starts in a text, leaving out those inside its pseudo-triggers."""
+    spans = [m.span() for m in pseudo.finditer(text)]
     return [
-        cue.start()
-        for cue in cues.hypothetical.finditer(text)
-        if not any(a <= cue.start() < b for a, b in pseudo)
+        match.start()
+        for match in cue.finditer(text)
+        if not any(a <= match.start() < b for a, b in spans)
     ]
 
 
@@ -352,7 +355,12 @@ def _told(trigger: Trigger, occurrences: dict[str, list[_Occurrence]]) -> bool:
     return all(
         any(o.context in AFFIRMED and o.words != _EARLIER for o in occurrences.get(c, []))
         for c in trigger.concepts
-    ) and not any(o.context in AFFIRMED for c in trigger.unless for o in occurrences.get(c, []))
+    ) and not _blocked(trigger, occurrences)
+
+
+def _blocked(trigger: Trigger, occurrences: dict[str, list[_Occurrence]]) -> bool:
+    """Whether a concept of the trigger's `unless` is affirmed (the bursitis look-alike)."""
+    return any(o.context in AFFIRMED for c in trigger.unless for o in occurrences.get(c, []))
 
 
 def _caveats(normalized: str, book: RuleBook) -> tuple[str, ...]:
@@ -408,11 +416,7 @@ def _evaluate(
             for concept in trigger.concepts
         ):
             continue  # nothing in this message: the old finding is not reported again
-        if any(
-            o.context in AFFIRMED
-            for concept in trigger.unless
-            for o in occurrences.get(concept, [])
-        ):
+        if _blocked(trigger, occurrences):
             continue
         serious = trigger.level >= Level.URGENT
         chosen = []
