@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 from bot.errors import CorpusError
-from bot.text import clean_text, split_sentences
+from bot.text import QUESTION_START, clean_text, split_sentences
 
 # Bump when splitting or cleaning changes: the index then re-splits every article.
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"
 ARTICLE_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm")
 GUIDE_FILE = "guide.toml"  # beside the articles: the guided questions, not an article
 
@@ -294,11 +294,6 @@ def _announces_subsections(body: list[Block]) -> bool:
     )
 
 
-_QUESTION_START = re.compile(
-    r"^(how|why|when|what|which|where|who|should|can|is|are|do|does)\b", re.IGNORECASE
-)
-
-
 def _assign_text_levels(blocks: list[Block]) -> list[Block]:
     """Give plain-text headings levels: title 1, sections 2, subsections 3.
 
@@ -323,7 +318,7 @@ def _assign_text_levels(blocks: list[Block]) -> list[Block]:
             level = 2
         elif in_faq and text.endswith("?"):
             level = 3
-        elif text.endswith("?") or _QUESTION_START.match(text):
+        elif text.endswith("?") or QUESTION_START.match(text):
             level = 2
         else:
             level = 3 if parent_announces else 2

@@ -59,6 +59,17 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(content)
 
 
+def phrases(text: str) -> set[str]:
+    """Return a text's stemmed two-word names: adjacent content words ("leg swing")."""
+    found = words(text)
+    stems = _stemmer().stemWords(found)
+    return {
+        f"{stems[i]} {stems[i + 1]}"
+        for i in range(len(found) - 1)
+        if found[i] not in STOPWORDS_EN_PLUS and found[i + 1] not in STOPWORDS_EN_PLUS
+    }
+
+
 def query_terms(text: str) -> list[str]:
     """Return a query's terms, each synonym followed by the word the articles use."""
     expanded = " ".join(f"{w} {SYNONYMS[w]}" if w in SYNONYMS else w for w in words(text))

@@ -79,6 +79,24 @@ def sentences(text: str) -> list[str]:
     return pieces
 
 
+QUESTION_START = re.compile(
+    r"^(?:how|why|when|what|whats|which|where|who|should|can|could|is|are|do|does|will|would)\b",
+    re.IGNORECASE,
+)
+
+
+_CLAUSE_END = re.compile(r"(?<=\?)|[,;.!\n]")
+
+
+def asking_clauses(text: str) -> list[str]:
+    """The clauses of a message that ask something: "...?", or opening "how", "should"...
+
+    "my legs are dead after that hill session, should I foam roll?" asks only its last.
+    """
+    clauses = (clause.strip() for clause in _CLAUSE_END.split(text))
+    return [c for c in clauses if c and (c.endswith("?") or QUESTION_START.match(c))]
+
+
 def reading_units(text: str) -> list[str]:
     """Return the units the learned layer reads: each sentence with the one before it.
 

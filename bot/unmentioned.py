@@ -13,6 +13,14 @@ Ordinary words name things too ("ice", "yoga", "an mri"), and so do short rare o
 question away from them: without it the question comes clearly closer to some passage
 ("how long should I ice my hip?" without "ice" is a question the articles answer).
 "Whats", "actually" or "bother" move it very little.
+
+Names of things are unmentioned however little they pull: a word that can only be a noun
+("hernia", "cadence", "ankles", "mileage") names what is asked about, where "sore",
+"fix" or "ice" may be how the question is put (lemminflect's lexicon knows which words
+can be what). Its lemma may be the articles' own ("tore" is their "tear"), and a noun
+said of the topic describes it ("...or is it a gimmick?"), and one before "of" measures
+what follows it ("bits of cartilage"). Only a clause that asks names what is asked about ("my legs
+are dead after that hill session, should I foam roll?" asks about foam rolling).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from collections.abc import Callable, Iterable
 from functools import cache
 
 from bot.lexical import STOPWORDS_EN_PLUS, SYNONYMS, terms, words
+from bot.text import asking_clauses
 
 # Words a question may have and still be one short question, not a story.
 MAX_QUESTION_WORDS = 14
@@ -31,12 +40,18 @@ ORDINARY_ZIPF = 2.95
 MIN_LENGTH = 4
 # Other words are weighed by their pull from three letters: "mri", "prp".
 MIN_PULLED_LENGTH = 3
+# A noun at least this common is how people talk ("difference" 5.0), not a name.
+THING_ZIPF = 5.0
 MAX_LENGTH = 30  # longer "words" are keyboard noise, not names
 # How close (rapidfuzz ratio, 0-100) a word must be to an article's word to be its typo,
 # or to an ordinary English word to be that word misspelt ("actualy").
 TYPO_OF_ARTICLE_WORD = 75
 TYPO_OF_ENGLISH_WORD = 88
 ENGLISH_WORDS = 30_000
+_DESCRIBES = (
+    r"\b(?:is|was|are|were) (?:it|that|this|they|those|these) (?:just |all |really |only )?"
+    r"(?:a |an |the )?{word}\b|\b{word} of\b"
+)
 
 
 def article_words(texts: Iterable[str]) -> frozenset[str]:
@@ -74,11 +89,23 @@ def unmentioned_terms(
     ]
     if not candidates:
         return []  # the usual case: wordfreq is not even loaded
+    from lemminflect import getAllLemmas
     from rapidfuzz import fuzz, process
     from wordfreq import zipf_frequency
 
+    asked_about = set(words(" ".join(asking_clauses(question))))
     found = []
     for word in candidates:
+        lemmas = getAllLemmas(word)
+        forms = " ".join(form for forms in lemmas.values() for form in forms)
+        if set(words(forms)).intersection(STOPWORDS_EN_PLUS) or set(terms(forms)) & said:
+            continue  # "tore": the articles' "tear"; "wheres": "where"
+        thing = (
+            set(lemmas) == {"NOUN"}
+            and zipf_frequency(word, "en") < THING_ZIPF
+            and not re.search(_DESCRIBES.format(word=word), question.lower())
+            and word in asked_about
+        )
         rare = (
             zipf_frequency(word, "en") < ORDINARY_ZIPF
             and len(word) >= MIN_LENGTH
@@ -89,7 +116,7 @@ def unmentioned_terms(
                 word, _english_words(), scorer=fuzz.ratio, score_cutoff=TYPO_OF_ENGLISH_WORD
             )
         )
-        if rare or (pull is not None and pull(question, word) >= min_pull):
+        if thing or rare or (pull is not None and pull(question, word) >= min_pull):
             found.append(word)
     return found
 

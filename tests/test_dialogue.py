@@ -272,6 +272,20 @@ def test_a_figure_must_be_given_for_the_topic_asked_about(dialogue):
     assert not reply.covered and "don't give how long it takes" in reply.text
     (reply,), _ = talk(dialogue, "how many rest days should i take")
     assert reply.covered and "two to three rest days" in reply.text
+    # Nor is the time a shot takes to start working how long it lasts.
+    (reply,), _ = talk(dialogue, "how long does a cortisone shot last before it wears off")
+    assert not reply.covered and "don't give how long it lasts" in reply.text
+
+
+def test_a_figure_comes_from_the_passage_that_names_what_is_asked(dialogue):
+    # The warm-up names leg swings and gives no count; the abduction's "swing the leg" does.
+    (reply,), _ = talk(dialogue, "how many leg swings should i do before running")
+    assert not reply.covered and reply.sources[0].section == "Always Warm Up Before Running"
+    # The heat therapy's "warm towel ... 20 minutes" is not a warm-up's length.
+    (reply,), _ = talk(dialogue, "how many minutes should my warm up be before a run")
+    assert not reply.covered and "20 minutes" not in reply.text
+    (reply,), _ = talk(dialogue, "how many reps of the floor bridge")
+    assert reply.covered and "20 reps" in reply.text
 
 
 def test_a_number_asked_in_the_topics_words_stays_on_the_topic(dialogue):

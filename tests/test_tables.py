@@ -62,6 +62,10 @@ def test_questions_get_the_aspect_they_ask():
     assert aspect_of("how long do i hold it").name == "hold_time"
     assert aspect_of("how long does a hip pointer take to heal").name == "healing_time"
     assert aspect_of("how many mg of ibuprofen").name == "dose"
+    # How long an effect lasts is not how long it takes to start.
+    assert aspect_of("how long does a cortisone shot last before it wears off").name == "lasting"
+    assert aspect_of("how long till a cortisone shot starts working").name == "healing_time"
+    assert aspect_of("how long should i rest? ran a marathon last week").name != "lasting"
     assert aspect_of("whats the knee pull-in plank, how do u set up for it").name != "repetitions"
     assert aspect_of("i strained my glute med doing speed work") is None
     assert aspect_of("which hip exercises should i do?").lists

@@ -25,6 +25,7 @@ from bot.dialogue.topics import (
     family_of,
     prefer_aspect,
 )
+from bot.lexical import words
 from bot.retrieval import Hit, Retrieval, Retriever
 from bot.safety import Screening, caveat_texts, caveats_in
 from bot.safety.rules import RuleBook
@@ -73,8 +74,16 @@ class Answerer:
         resolution = self.resolver.resolve(state, asked, aspect)
         if resolution is None:
             result = self._search(queries, text)
-            # "How often should I foam roll?": "often" is what is asked about the topic.
-            unmentioned = [w for w in result.unmentioned if aspect_of(without(asked, w)) == aspect]
+            # "How often should I foam roll?": "often" is what is asked about the topic, and
+            # "my dad" (the screen's someone else) is who the question is about.
+            people = {
+                w for m in self.book.cues.third_person.finditer(asked.lower()) for w in words(m[0])
+            }
+            unmentioned = [
+                w
+                for w in result.unmentioned
+                if aspect_of(without(asked, w)) == aspect and w not in people
+            ]
             result = replace(result, unmentioned=tuple(unmentioned))
             if result.covered and result.unmentioned:
                 self._closest_passage(result, draft)
@@ -86,7 +95,12 @@ class Answerer:
                 return
             general = not self.resolver.names_topic(asked) or (aspect and aspect.lists)
             overview = set(self.children) if general else None
-            hits = prefer_aspect(list(result.hits), aspect, overview)
+            hits = prefer_aspect(
+                list(result.hits),
+                aspect,
+                overview,
+                lambda hit: self.resolver.naming(hit.passage, asked, aspect),
+            )
             resolution = Resolution(hits, result.query, follows=False)
         hits = resolution.hits
         if (

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 from bot.aspects import Aspect
 from bot.corpus import Passage
 from bot.dialogue.state import ConversationState
-from bot.lexical import query_terms, terms, words
+from bot.lexical import phrases, query_terms, terms, words
 from bot.retrieval import Hit, Retriever
 from bot.text import split_sentences
 
@@ -111,6 +112,32 @@ class TopicResolver:
         used_in = Counter(term for p in passages for term in set(terms(p.text)))
         common = GENERIC_SHARE * len(passages)
         return frozenset(term for term, count in used_in.items() if count <= common)
+
+    @cached_property
+    def specific_phrases(self) -> frozenset[str]:
+        """Two-word names few passages use ("leg swings", "standing figure")."""
+        passages = self.retriever.index.passages
+        used_in = Counter(phrase for p in passages for phrase in phrases(_whole(p)))
+        common = GENERIC_SHARE * len(passages)
+        return frozenset(phrase for phrase, count in used_in.items() if count <= common)
+
+    def naming(self, passage: Passage, asked: str, aspect: Aspect | None) -> int:
+        """How much of what a question names a passage names too.
+
+        Its rare words count (twice in the heading), and its two-word names: "how many
+        minutes should my warm up be?" names the warm-up section more than the heat
+        therapy's "warm towel", and "how many leg swings?" the warm-up more than the
+        abduction's "swing the leg".
+        """
+        asked_terms = set(query_terms(asked)) & self.specific_terms
+        if aspect is not None:
+            asked_terms -= aspect.words
+        asked_phrases = phrases(asked) & self.specific_phrases
+        return (
+            len(asked_terms & set(terms(_whole(passage))))
+            + len(asked_terms & set(terms(passage.section)))
+            + len(asked_phrases & phrases(_whole(passage)))
+        )
 
     def _named(self, asked: str) -> set[str]:
         """The topic names a question uses."""
@@ -270,6 +297,10 @@ class TopicResolver:
         )
 
 
+def _whole(passage: Passage) -> str:
+    return f"{passage.section}. {passage.text}"
+
+
 def answers_aspect(passage: Passage, aspect: Aspect) -> bool:
     """Whether a passage is a place for what the aspect asks (its heading or its words)."""
     if aspect.needs is not None:
@@ -285,7 +316,10 @@ def _related(path: tuple[str, ...], topic: tuple[str, ...]) -> bool:
 
 
 def prefer_aspect(
-    hits: list[Hit], aspect: Aspect | None, overview: set[tuple[str, ...]] | None = None
+    hits: list[Hit],
+    aspect: Aspect | None,
+    overview: set[tuple[str, ...]] | None = None,
+    naming: Callable[[Hit], int] | None = None,
 ) -> list[Hit]:
     """Among hits close to the best, move the one that best fits the aspect to the front.
 
@@ -293,11 +327,16 @@ def prefer_aspect(
     becomes a problem, not a nearby FAQ; "how many reps?" by a passage that gives a number.
     A general question (`overview`: the heading paths with sub-sections, when the question
     names no topic of its own) prefers the section that gives the overview: "what causes
-    my hips to hurt?" gets the list of causes, not one of them.
+    my hips to hurt?" gets the list of causes, not one of them. Only the hits that name
+    most of what the question names (`naming`) may answer a figure: "how many leg
+    swings?" is not answered by another exercise's count.
     """
     if not aspect or not hits or (aspect.heading is None and aspect.needs is None):
         return hits
     close = [hit for hit in hits if hit.score >= hits[0].score - ASPECT_MARGIN]
+    if naming is not None and aspect.needs is not None:
+        most = max(naming(hit) for hit in close)
+        close = [hit for hit in close if naming(hit) == most]
 
     def fit(hit: Hit) -> float:
         path = hit.passage.path
@@ -307,6 +346,6 @@ def prefer_aspect(
         return 2 + 1 / len(path) if overview and path in overview else 1  # broadest first
 
     best = max(close, key=fit)  # the first of the best fits, in ranking order
-    if fit(best) == 0 or best is hits[0]:
+    if best is hits[0]:
         return hits
     return [best] + [hit for hit in hits if hit is not best]
