@@ -288,6 +288,14 @@ def test_a_figure_comes_from_the_passage_that_names_what_is_asked(dialogue):
     assert reply.covered and "20 reps" in reply.text
 
 
+def test_which_is_better_is_answered_only_where_the_articles_compare(dialogue):
+    (reply,), _ = talk(dialogue, "is it better to sleep or exercise w hip pain")
+    assert reply.covered and "low-impact exercises" in reply.text
+    # The introduction names the treadmill and running outside, and compares neither.
+    (reply,), _ = talk(dialogue, "is it better to run on a treadmill or outside if my hips hurt")
+    assert not reply.covered and "don't give which is better" in reply.text
+
+
 def test_a_number_asked_in_the_topics_words_stays_on_the_topic(dialogue):
     replies, _ = talk(dialogue, "tell me about trunk rotations", "how many reps each side")
     assert "10 to 20 reps on each side" in replies[1].text

@@ -66,6 +66,8 @@ def test_questions_get_the_aspect_they_ask():
     assert aspect_of("how long does a cortisone shot last before it wears off").name == "lasting"
     assert aspect_of("how long till a cortisone shot starts working").name == "healing_time"
     assert aspect_of("how long should i rest? ran a marathon last week").name != "lasting"
+    assert aspect_of("is treadmill running easier on the hips than road").name == "comparison"
+    assert aspect_of("why is it worse at night").name == "cause"
     assert aspect_of("whats the knee pull-in plank, how do u set up for it").name != "repetitions"
     assert aspect_of("i strained my glute med doing speed work") is None
     assert aspect_of("which hip exercises should i do?").lists

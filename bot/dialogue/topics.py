@@ -157,7 +157,7 @@ class TopicResolver:
         elsewhere: a passage not headed by the topic named must give the figure in a
         sentence that names it.
         """
-        if not aspect.given_in(passage.text):
+        if not aspect.given_in(_whole(passage)):
             return False
         # "How long does hyaluronic acid take to work?" is not answered by the figure in the
         # corticosteroids' paragraph: a thing named in only some paragraphs must be named
@@ -304,7 +304,7 @@ def _whole(passage: Passage) -> str:
 def answers_aspect(passage: Passage, aspect: Aspect) -> bool:
     """Whether a passage is a place for what the aspect asks (its heading or its words)."""
     if aspect.needs is not None:
-        return aspect.given_in(passage.text)
+        return aspect.given_in(_whole(passage))
     unmarked = aspect.heading is None and aspect.says is None
     return aspect.heads(passage.path) or aspect.said_in(passage.text) or unmarked
 
@@ -341,7 +341,7 @@ def prefer_aspect(
     def fit(hit: Hit) -> float:
         path = hit.passage.path
         heading = aspect.heading is None or aspect.heads(path)
-        if not (heading and aspect.given_in(hit.passage.text)):
+        if not (heading and aspect.given_in(_whole(hit.passage))):
             return 0
         return 2 + 1 / len(path) if overview and path in overview else 1  # broadest first
 
