@@ -20,7 +20,13 @@ from bot.config import Settings
 from bot.corpus import Passage
 from bot.embedding import TextEmbedder
 from bot.index import KnowledgeIndex
-from bot.unmentioned import article_words, unmentioned_terms, without
+from bot.unmentioned import (
+    article_words,
+    sore_places,
+    unmentioned_terms,
+    unsaid_pain_sites,
+    without,
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,10 @@ class Retriever:
         return article_words(passage.embedding_text() for passage in self.index.passages)
 
     @cached_property
+    def _sore_places(self) -> frozenset[str]:
+        return sore_places(passage.text for passage in self.index.passages)
+
+    @cached_property
     def _topic_vectors(self) -> np.ndarray:
         return self.embedder.embed_passages(out_of_scope_topics())
 
@@ -98,8 +108,11 @@ class Retriever:
         hits.sort(key=lambda hit: (-hit.score, hit.passage.passage_id))
         confidence = self._confidence(query, query_vector, hits)
         unmentioned = tuple(
-            unmentioned_terms(
-                query, self._article_words, self._pull, self.settings.unmentioned_min_pull
+            dict.fromkeys(
+                unmentioned_terms(
+                    query, self._article_words, self._pull, self.settings.unmentioned_min_pull
+                )
+                + unsaid_pain_sites(query, self._sore_places)
             )
         )
         return Retrieval(

@@ -27,10 +27,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
+from importlib.resources import files
 
+from bot.errors import HipbotError
 from bot.lexical import STOPWORDS_EN_PLUS, SYNONYMS, terms, words
-from bot.text import asking_clauses
+from bot.tables import compile_checked, parse_table
+from bot.text import asking_clauses, split_sentences
 
 # Words a question may have and still be one short question, not a story.
 MAX_QUESTION_WORDS = 14
@@ -48,10 +52,6 @@ MAX_LENGTH = 30  # longer "words" are keyboard noise, not names
 TYPO_OF_ARTICLE_WORD = 75
 TYPO_OF_ENGLISH_WORD = 88
 ENGLISH_WORDS = 30_000
-_DESCRIBES = (
-    r"\b(?:is|was|are|were) (?:it|that|this|they|those|these) (?:just |all |really |only )?"
-    r"(?:a |an |the )?{word}\b|\b{word} of\b"
-)
 
 
 def article_words(texts: Iterable[str]) -> frozenset[str]:
@@ -103,7 +103,10 @@ def unmentioned_terms(
         thing = (
             set(lemmas) == {"NOUN"}
             and zipf_frequency(word, "en") < THING_ZIPF
-            and not re.search(_DESCRIBES.format(word=word), question.lower())
+            and not any(
+                re.search(pattern.replace("{word}", word), question.lower())
+                for pattern in _phrases().describes
+            )
             and word in asked_about
         )
         rare = (
@@ -119,6 +122,82 @@ def unmentioned_terms(
         if thing or rare or (pull is not None and pull(question, word) >= min_pull):
             found.append(word)
     return found
+
+
+def sore_places(texts: Iterable[str]) -> frozenset[str]:
+    """Return the stems the articles use in sentences about pain: the places they say hurt."""
+    pain = _phrases().pain
+    return frozenset(
+        term
+        for text in texts
+        for sentence in split_sentences(text)
+        if pain.search(sentence.lower())
+        for term in terms(sentence)
+    )
+
+
+def unsaid_pain_sites(question: str, sore: frozenset[str]) -> list[str]:
+    """Return the places a question says hurt that no article says hurt ("my knees").
+
+    A short question is read whole; a longer message only where it asks.
+    """
+    from lemminflect import getAllLemmas
+
+    lowered = question.lower()
+    if len(words(lowered)) > MAX_QUESTION_WORDS:
+        lowered = " ".join(asking_clauses(lowered))
+    sites = [
+        match["site"] for pattern in _phrases().pain_sites for match in pattern.finditer(lowered)
+    ]
+    return list(
+        dict.fromkeys(
+            site
+            for site in sites
+            if "NOUN" in getAllLemmas(site) and terms(site) and not set(terms(site)) & sore
+        )
+    )
+
+
+@dataclass(frozen=True)
+class QuestionPhrases:
+    """How a question says what it is about (unmentioned.toml)."""
+
+    describes: tuple[str, ...]
+    pain: re.Pattern[str]
+    pain_sites: tuple[re.Pattern[str], ...]
+
+
+class UnmentionedTableError(HipbotError):
+    """unmentioned.toml is malformed: the message names the entry."""
+
+
+def parse_question_phrases(text: str) -> QuestionPhrases:
+    """Parse and check the table; a mistake raises UnmentionedTableError naming the entry."""
+    name = "unmentioned.toml"
+    data = parse_table(text, name, UnmentionedTableError)
+    unknown = set(data) - {"describes", "pain", "pain_sites"}
+    if unknown:
+        raise UnmentionedTableError(f"{name}: unknown {sorted(unknown)}")
+
+    def compiled(source: object, where: str) -> re.Pattern[str]:
+        return compile_checked(source, f"{name}, {where}", UnmentionedTableError)
+
+    describes = tuple(data.get("describes", []))
+    for pattern in describes:
+        compiled(pattern, "describes")
+        if "{word}" not in pattern:
+            raise UnmentionedTableError(f"{name}, describes: {pattern!r} lacks {{word}}")
+    sites = tuple(compiled(p, "pain_sites") for p in data.get("pain_sites", []))
+    for site in sites:
+        if "site" not in site.groupindex:
+            raise UnmentionedTableError(f"{name}, pain_sites: {site.pattern!r} lacks (?P<site>)")
+    return QuestionPhrases(describes, compiled(data.get("pain"), "pain"), sites)
+
+
+@cache
+def _phrases() -> QuestionPhrases:
+    text = files("bot").joinpath("unmentioned.toml").read_text(encoding="utf-8")
+    return parse_question_phrases(text)
 
 
 def without(question: str, word: str) -> str:

@@ -15,6 +15,7 @@ from bot.dialogue.intents import (
 )
 from bot.dialogue.texts import parse_texts, reply_texts
 from bot.errors import HipbotError
+from bot.unmentioned import UnmentionedTableError, parse_question_phrases
 
 
 def test_the_shipped_tables_load():
@@ -36,6 +37,20 @@ def test_the_shipped_tables_load():
 def test_a_broken_aspect_table_names_the_mistake(text, message):
     with pytest.raises(AspectTableError, match=re.escape(message)):
         parse_aspects(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('pain = "("', "pain: bad pattern"),
+        ('pain = "a"\ndescribes = ["no word"]', "lacks {word}"),
+        ('pain = "a"\npain_sites = ["(\\\\w+) pain"]', "lacks (?P<site>)"),
+        ('pain = "a"\nsites = []', "unknown ['sites']"),
+    ],
+)
+def test_a_broken_question_phrase_table_names_the_mistake(text, message):
+    with pytest.raises(UnmentionedTableError, match=re.escape(message)):
+        parse_question_phrases(text)
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,15 @@ def test_a_noun_the_articles_never_use_names_what_is_asked(runtime):
     assert unmentioned_terms("how would someone know if they tore their labrum", known) == []
 
 
+def test_a_place_the_articles_never_say_hurts_is_unmentioned(runtime):
+    search = runtime.retriever.search
+    assert search("why do my knees hurt after running").unmentioned == ("knees",)
+    assert search("my shins hurt at the front when i run, why").unmentioned == ("shins",)
+    # The articles say where hips, groins and thighs hurt.
+    assert search("why does my hip hurt after running").unmentioned == ()
+    assert search("pain in my inner thigh after long runs, what is it").unmentioned == ()
+
+
 def test_typos_ordinary_words_and_long_stories_are_not_unmentioned(runtime):
     known = known_words(runtime)
     assert unmentioned_terms("wat is bursitus", known) == []  # a typo of an article word
