@@ -34,9 +34,13 @@ from bot.guide import load_guide
 from bot.lexical import query_terms, terms
 from bot.query_encoder import current_encoder, encoder_precision, export_encoder, open_encoder
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 MANIFEST = "manifest.json"
 METRIC = "cosine (inner product of L2-normalised vectors)"
+# A passage's own heading counts this many times over in BM25 (field boosting, as BM25F
+# weighs a title): "how should I warm up?" finds "Always Warm Up Before Running" before
+# the stretches passage that opens "Once you've warmed up...".
+HEADING_WEIGHT = 3
 _GENERATION_PREFIXES = ("passages-", "embeddings-", "vectors-", "bm25-")
 
 
@@ -288,11 +292,14 @@ def _write_generation(
         os.fsync(handle.fileno())
     faiss.write_index(_faiss_index(vectors, index_type), str(index_dir / files["faiss"]))
     lexical = bm25s.BM25()
-    lexical.index(
-        [terms(passage.embedding_text()) or [""] for passage in passages], show_progress=False
-    )
+    lexical.index([lexical_terms(passage) or [""] for passage in passages], show_progress=False)
     lexical.save(str(index_dir / files["bm25"]), show_progress=False)
     return files
+
+
+def lexical_terms(passage: Passage) -> list[str]:
+    """Return the terms BM25 indexes for a passage: its heading weighted, its path, its text."""
+    return terms(f"{passage.section} " * (HEADING_WEIGHT - 1) + passage.embedding_text())
 
 
 def _faiss_index(vectors: np.ndarray, index_type: str) -> Any:

@@ -23,6 +23,8 @@ SYNONYMS = {
     "painkillers": "pain medications",
     "pills": "medications",
     "physio": "physiotherapist",
+    "warmup": "warm up",
+    "warmups": "warm up",
     "sneakers": "shoes",
     "trainers": "shoes",
     "hammy": "hamstring",

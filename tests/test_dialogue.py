@@ -484,6 +484,21 @@ def test_a_correction_that_moves_the_story_lifts_the_escalation_and_nothing_less
         assert replies[1].triage == Level.EMERGENCY and state.escalation  # nothing taken back
 
 
+def test_a_doctor_level_sign_keeps_the_conversation_at_doctor_until_taken_back(dialogue):
+    told = "my hip has hurt for about 2 months now"
+    replies, state = talk(dialogue, told, "what stretches can i do for it?")
+    assert replies[0].triage == Level.DOCTOR and "doctor" in replies[0].text.lower()
+    assert replies[1].triage == Level.DOCTOR and state.doctor_rules  # it still stands
+    assert replies[1].text.lower().count("book an appointment") == 0  # said once, not again
+    # Taken back by a correction, or by the rule's own exception told later.
+    replies, state = talk(dialogue, told, "oops typo, 2 days, since saturday's race")
+    assert replies[1].triage == Level.SELF_CARE and not state.doctor_rules
+    night = "my hip aches every night whichever way i lie"
+    replies, state = talk(dialogue, night, "actually only when i lie on that side")
+    assert replies[0].triage == Level.DOCTOR
+    assert replies[1].triage == Level.SELF_CARE and not state.doctor_rules
+
+
 def test_denying_what_was_asked_about_as_a_whole_lifts_it_unless_a_new_sign_is_told(dialogue):
     asked = "can't feel anything down below and can't pee"
     replies, state = talk(dialogue, asked, "no i don't have any of that, just curious")

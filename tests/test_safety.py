@@ -96,6 +96,11 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         ("groin aches at night ever since i upped my mileage", Level.URGENT, "present"),
         ("my son is 11, he limps and his foot turns out more than it used to", Level.URGENT, None),
         ("what if I get numbness in my groin?", Level.SELF_CARE, None),
+        # an "if" that sets no condition, or tells how they get about now
+        ("if im honest i drink most nights, deep ache in my groin for a few weeks", Level.DOCTOR, None),
+        ("tripped this morning, can only shuffle if i hold onto the furniture", Level.EMERGENCY, None),
+        # a new time starts a new clause: "all clear" closes the cancer, not the ache
+        ("had cancer years ago, all clear, and the last 3 weeks my hip aches", Level.DOCTOR, None),
         ("is it normal if I can't put weight on it?", Level.URGENT, "present"),
         # a question about a sign in general, naming nobody who has it
         ("is numbness in the groin a bad sign for runners?", Level.SELF_CARE, None),
@@ -108,11 +113,18 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         ("numbnes round my privates", Level.EMERGENCY, "present"),
         # 9. idioms
         ("my hip is killing me after hill reps", Level.SELF_CARE, None),
+        ("crashed on the sofa after my long run, hip stiff", Level.SELF_CARE, None),
+        ("i cant stand treadmill running, is road better?", Level.SELF_CARE, None),
         ("dying to get back out there", Level.SELF_CARE, None),
         ("broke my PB today, hips a bit tight", Level.SELF_CARE, None),
         # 10. the bursitis look-alike vs pain at rest every night
         ("outer hip hurts at night only when I lie on that side", Level.SELF_CARE, None),
         ("my hip hurts every night even lying still on my back", Level.DOCTOR, "present"),
+        ("hip aches in bed whichever way i lie", Level.DOCTOR, "present"),
+        # a comparative is still the sign; a child who cannot even with help is an emergency
+        ("one thigh is fatter n warmer than the other since the flight", Level.URGENT, "present"),
+        ("my son (11) cant put his foot down even with us holding him up", Level.EMERGENCY, None),
+        ("it clicks and catches on half my runs", Level.DOCTOR, "present"),
     ],
 )
 def test_context_pitfalls(text, level, context):

@@ -114,6 +114,7 @@ class DialogueManager:
 
         if level == Level.DOCTOR:
             draft.extend(referral_segments(self.book, self.settings, level, rules, rules))
+        state.note_doctor(rules if level == Level.DOCTOR else [], screening, self.book)
         for note in check.notes:
             draft.add("info", note)
         serious_mention = self._safety_net(screening, draft)
@@ -302,7 +303,7 @@ class DialogueManager:
             self._drop_choosing(state)  # a closed question not asked this turn has lapsed
         reply = Reply(
             segments=tuple(draft.segments),
-            triage=max(level, Level.parse(state.escalation or "self_care")),
+            triage=max(level, state.standing_level),
             red_flags=tuple(rules),
             covered=draft.covered,
             sources=tuple(draft.sources),

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from bot.dialogue.intents import corrects_earlier, says_none_of_it, says_not_me
 from bot.safety import Level, Screening
 from bot.safety.facts import Facts
-from bot.safety.rules import RuleBook
+from bot.safety.rules import Rule, RuleBook
 
 
 class CheckProgress(BaseModel):
@@ -44,6 +44,9 @@ class ConversationState(BaseModel):
     disclaimer_shown: bool = False
     escalation: str | None = None
     escalation_rules: list[str] = Field(default_factory=list)
+    # Doctor-level red flags told earlier: the conversation stays at doctor level, its
+    # referral said once ("pain for 2 months", then "is that just from running more?").
+    doctor_rules: list[str] = Field(default_factory=list)
     topic: str | None = None
     topic_id: str | None = None
     topic_query: str | None = None
@@ -78,6 +81,8 @@ class ConversationState(BaseModel):
             state.facts = state.facts.removing(screening.denied_facts)
             if state.escalation_rules and takes_back(screening, withdrawn, state.escalation_rules):
                 state.escalation, state.escalation_rules = None, []
+            if screening.level < Level.DOCTOR:
+                state.doctor_rules = []  # "sorry, I meant my knee brace clicks": taken back
         return state
 
     def question_key(self) -> str | None:
@@ -90,6 +95,24 @@ class ConversationState(BaseModel):
         if self.choosing is not None:
             return f"{self.choosing.question}.{self.choosing.asked_at}"
         return None
+
+    @property
+    def standing_level(self) -> Level:
+        """The level this conversation stays at whatever is asked next: its red flags so far."""
+        if self.escalation:
+            return Level.parse(self.escalation)
+        return Level.DOCTOR if self.doctor_rules else Level.SELF_CARE
+
+    def note_doctor(self, rules: list[str], screening: Screening, book: RuleBook) -> None:
+        """Keep doctor-level red flags for the rest of the conversation, until taken back.
+
+        A later message takes one back when it tells the rule's own exception ("only when
+        I lie on that side" after night pain), says it is not the writer's now ("not a
+        crash, I mean after driving") or denies what it needs ("he's 19, not a kid"); a
+        correction that tells no red flag of its own takes them all back (`after`).
+        """
+        kept = [r for r in self.doctor_rules if not _taken_back(book.rule(r), screening, book)]
+        self.doctor_rules = kept + [r for r in rules if r not in kept]
 
     def escalate(self, level: Level, rules: list[str]) -> None:
         """Raise the sticky escalation to an urgent or emergency level (kept until /reset)."""
@@ -112,6 +135,32 @@ def after_message(
     if corrects_earlier(text):
         screening, withdrawn = correction(screening, book)
     return state.after(screening, withdrawn), screening
+
+
+def _taken_back(rule: Rule, screening: Screening, book: RuleBook) -> bool:
+    """Whether a message tells a rule's exception, or its sign as not the writer's now."""
+    if any(f.rule_id == rule.rule_id for f in screening.fired):
+        return False
+    if any(
+        f.rule_id == rule.rule_id and f.context in ("negated", "past", "someone_else")
+        for f in screening.mentioned
+    ):
+        return True
+    if needs_denied(rule, screening):
+        return True
+    text = screening.normalized or screening.text.lower()
+    return any(
+        book.concepts[name].pattern.search(text)
+        for trigger in rule.triggers
+        for name in trigger.unless
+    )
+
+
+def needs_denied(rule: Rule, screening: Screening) -> bool:
+    """Whether a message denies a sign every trigger of the rule needs ("stopped warfarin")."""
+    return bool(rule.triggers) and all(
+        set(trigger.concepts) & screening.denied_facts for trigger in rule.triggers
+    )
 
 
 def takes_back(screening: Screening, withdrawn: frozenset[str], escalated: list[str]) -> bool:
@@ -147,14 +196,9 @@ def correction(screening: Screening, book: RuleBook) -> tuple[Screening, frozens
         for finding in screening.mentioned
         if finding.context in ("negated", "someone_else", "past")
     }
-    needs_denied = {
-        rule.rule_id
-        for rule in book.rules
-        if rule.triggers
-        and all(set(trigger.concepts) & screening.denied_facts for trigger in rule.triggers)
-    }
+    denied = {rule.rule_id for rule in book.rules if needs_denied(rule, screening)}
     by_rules = {f.rule_id for f in screening.fired if f.source == "rules"}
-    withdrawn = frozenset((said_not_mine | needs_denied) - by_rules)
+    withdrawn = frozenset((said_not_mine | denied) - by_rules)
     kept = tuple(
         f for f in screening.findings if not (f.source == "learned" and f.rule_id in withdrawn)
     )

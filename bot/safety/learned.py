@@ -29,7 +29,7 @@ import numpy as np
 from bot.errors import HipbotError
 from bot.onnx_encoder import OnnxEncoder
 from bot.safety.rules import Level, RuleBook
-from bot.safety.screen import Finding, Screening, screen
+from bot.safety.screen import Finding, Screening, blank_idioms, screen
 from bot.text import reading_units
 
 LEVELS = tuple(level.label for level in Level)
@@ -46,6 +46,11 @@ MAX_TOKENS = 128
 MANIFEST = "manifest.json"
 FP32_ENCODER = "encoder.onnx"
 INT8_ENCODER = "encoder.int8.onnx"
+
+
+def model_units(text: str, book: RuleBook) -> list[str]:
+    """Return the units the model reads: the message, idioms blanked, in reading units."""
+    return reading_units(blank_idioms(text, book))[:MAX_UNITS]
 
 
 def at_least(probabilities: np.ndarray) -> np.ndarray:
@@ -110,14 +115,16 @@ class UnitClassifier:
 class UnitReading:
     """What the learned layer made of one unit of a message.
 
-    `rule_id` names the red flag read at `level` (None at self-care); `ask` names a rule
-    whose warning sign the unit half-shows, whose check question the dialogue may ask.
+    `rule_id` names the red flag read at `level` (None at self-care) and `sure` whether
+    the model is sure of that level; `ask` names a rule whose warning sign the unit
+    half-shows, whose check question the dialogue may ask.
     """
 
     unit: str
     level: Level
     rule_id: str | None
     ask: str | None
+    sure: bool = True
 
 
 class LearnedCheck:
@@ -139,7 +146,7 @@ class LearnedCheck:
         """Read every unit of a message; return those with a red flag or a doubt."""
         if len(text.split()) < MIN_WORDS:
             return []  # "No", "ok thanks": answers and thanks, read by the rules alone
-        units = reading_units(text)[:MAX_UNITS]
+        units = model_units(text, self.book)
         reach, rule_scores = self.model.predict(units)
         readings = []
         for row, unit in enumerate(units):
@@ -157,7 +164,8 @@ class LearnedCheck:
             if level == Level.SELF_CARE and ask is None:
                 continue
             rule_id = self._rule_for(rule_scores[row], level) if level else None
-            readings.append(UnitReading(unit, level, rule_id, ask))
+            sure = bool(reach[row, level] >= SURE)
+            readings.append(UnitReading(unit, level, rule_id, ask, sure))
         return readings
 
     def _level(self, unit: str, reach: np.ndarray) -> Level:
@@ -204,6 +212,8 @@ class LearnedCheck:
         for reading in self.read(screening.text):
             if reading.ask is not None and reading.ask not in found:
                 asks.append(reading.ask)
+            if reading.rule_id in screening.asks and not reading.sure:
+                continue  # the rules ask about a look-alike ("hurts at night"): so does it
             if reading.rule_id is None or reading.level <= screening.level:
                 continue  # it adds a finding only where it raises the level
             known = extra.get(reading.rule_id)

@@ -138,6 +138,22 @@ def normalize(text: str, book: RuleBook | None = None) -> str:
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
+def blank_idioms(text: str, book: RuleBook | None = None) -> str:
+    """Blank a message's figures of speech where they stand, leaving the rest as typed.
+
+    The learned layer reads what was typed, and "crashed on the sofa" reads to it like a
+    crash: it gets the message with the same idioms blanked as the rules do.
+    """
+    book = book or default_rulebook()
+    lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    if len(lowered) != len(text):
+        return text  # a letter whose lower case is longer: leave the text alone
+    blanked = list(text)
+    for match in book.idioms.finditer(lowered):
+        blanked[match.start() : match.end()] = " " * (match.end() - match.start())
+    return "".join(blanked)
+
+
 def _clauses(text: str, book: RuleBook) -> list[tuple[str, bool]]:
     """Split a normalised message into clauses, each with whether it asks in general."""
     clauses = []

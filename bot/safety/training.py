@@ -37,12 +37,11 @@ from bot.safety.learned import (
     LEVELS,
     MANIFEST,
     MAX_TOKENS,
-    MAX_UNITS,
     at_least,
+    model_units,
 )
 from bot.safety.rules import Level, RuleBook, default_rulebook
 from bot.safety.screen import screen
-from bot.text import reading_units
 
 TRAINING_DIR = Path(str(files("bot.safety").joinpath("training")))
 TRAINING_VERSION = 1
@@ -128,7 +127,7 @@ def load_examples(paths: list[Path], book: RuleBook) -> list[Example]:
 
 def label_units(example: Example, group: int, book: RuleBook) -> list[Unit]:
     """Return the units of a message whose label is known (see the module docstring)."""
-    units = reading_units(example.text)
+    units = model_units(example.text, book)
     if not units:
         return []
     if example.level == Level.SELF_CARE:
@@ -279,7 +278,7 @@ def train(
     reach: dict[int, np.ndarray] = {}
     with torch.inference_mode():
         for group in sorted(held_out):
-            texts = reading_units(examples[group].text)[:MAX_UNITS]
+            texts = model_units(examples[group].text, book)
             if texts:
                 probabilities = torch.softmax(level_head(pooled(texts)), dim=-1).numpy()
                 reach[group] = at_least(probabilities).max(axis=0)
