@@ -40,7 +40,7 @@ METRIC = "cosine (inner product of L2-normalised vectors)"
 # A passage's own heading counts this many times over in BM25 (field boosting, as BM25F
 # weighs a title): "how should I warm up?" finds "Always Warm Up Before Running" before
 # the stretches passage that opens "Once you've warmed up...".
-HEADING_WEIGHT = 3
+HEADING_WEIGHT = 2
 _GENERATION_PREFIXES = ("passages-", "embeddings-", "vectors-", "bm25-")
 
 

@@ -66,7 +66,7 @@ def test_an_accepted_check_in_is_scheduled_then_closed_by_its_answer(
 ):
     log = log_for(state_location, seed_settings)
     turns = play(
-        dialogue, "the outside of my hip aches when i run", "no", "yes", "no", "no", "no", "yes"
+        dialogue, "the outside of my hip hurts when i run", "no", "yes", "no", "no", "no", "yes"
     )
     for message, reply in turns:
         log.after_turn("telegram:7", "7", message, reply, NOW)

@@ -130,7 +130,7 @@ def test_resume_asks_the_pending_check_question_again(env):
 def test_the_terminal_takes_numbers_and_asks_a_due_check_in_when_it_starts(env):
     first = run(
         "chat",
-        input="the outside of my hip aches after runs\n2\n1\n2\n2\n2\n1\n",
+        input="the outside of my hip hurts after runs\n2\n1\n2\n2\n2\n1\n",
     )
     assert "I'll ask whether your hip has improved" in first.output  # "1" chose "Yes, check in"
     database = open_database(env["HIPBOT_STATE_DB"])

@@ -23,7 +23,7 @@ CONVERSATIONS = [
     ["how do i bake sourdough bread?"],
     ["what is bursitis?", "/bad"],
     ["how do i do clamshells?", "/good"],
-    ["the outside of my hip aches after runs", "no", "yes", "no", "no", "no", "yes"],
+    ["the outside of my hip hurts after runs", "no", "yes", "no", "no", "no", "yes"],
     ["i fell on a trail run and now i cant get up"],
 ]
 

@@ -79,7 +79,7 @@ def test_a_check_in_due_while_down_is_sent_after_a_restart(api, telegram_setting
 
     async def first_run():
         async with running(settings, runtime):
-            api.push_message(CHAT, "the outside of my hip aches after runs")
+            api.push_message(CHAT, "the outside of my hip hurts after runs")
             (sent,) = await api.wait_for_sent_async(CHAT)
             for count, answer in enumerate(NO_RED_FLAGS, 2):
                 sent = await press(api, sent, answer, count)

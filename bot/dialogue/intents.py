@@ -162,6 +162,11 @@ def parse_check_answer(text: str) -> Answer | None:
     )
 
 
+def is_bare_answer(text: str) -> bool:
+    """Whether a message is only a yes / no / not sure / skip ("No", "not sure")."""
+    return parse_check_answer(text) is not None and len(text.split()) <= 2
+
+
 def commands_for(channel: str | None = None) -> list[Command]:
     """The slash commands a front end has ("telegram", "terminal"), or all of them."""
     return [c for c in phrase_tables().commands if c.only is None or channel in (None, c.only)]

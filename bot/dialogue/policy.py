@@ -11,12 +11,7 @@ from bot.config import Settings
 from bot.dialogue.answering import MAX_SEARCH_CHARS, Answerer, search_queries
 from bot.dialogue.check import CHECK_REPLIES, SafetyCheck, describes_own_pain
 from bot.dialogue.guided import ClosedQuestions
-from bot.dialogue.intents import (
-    Intent,
-    classify,
-    command_list,
-    parse_check_answer,
-)
+from bot.dialogue.intents import Intent, classify, command_list, is_bare_answer
 from bot.dialogue.referral import referral_segments
 from bot.dialogue.reply import Draft, Reply, Segment, Turn
 from bot.dialogue.state import ConversationState, after_message
@@ -199,7 +194,7 @@ class DialogueManager:
             self._feedback(intent, state, draft)
         elif intent == Intent.CHECKIN:
             self._checkin_command(state, text, draft)
-        elif parse_check_answer(text) and len(text.split()) <= 2:
+        elif is_bare_answer(text):
             draft.add("info", texts.bare_answer)
         else:
             self.answerer.answer(state, text, screening, draft)

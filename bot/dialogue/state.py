@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel, Field
 
-from bot.dialogue.intents import corrects_earlier, says_none_of_it, says_not_me
+from bot.dialogue.intents import corrects_earlier, is_bare_answer, says_none_of_it, says_not_me
 from bot.safety import Level, Screening
 from bot.safety.facts import Facts
 from bot.safety.rules import Rule, RuleBook
@@ -81,7 +81,7 @@ class ConversationState(BaseModel):
             state.facts = state.facts.removing(screening.denied_facts)
             if state.escalation_rules and takes_back(screening, withdrawn, state.escalation_rules):
                 state.escalation, state.escalation_rules = None, []
-            if screening.level < Level.DOCTOR:
+            if screening.level < Level.DOCTOR and not is_bare_answer(screening.text):
                 state.doctor_rules = []  # "sorry, I meant my knee brace clicks": taken back
         return state
 
