@@ -5,8 +5,8 @@ The learned layer is trained on each machine and differs a little from one CPU t
 
 Each round's first run is recorded in the README; these thresholds only guard against a
 change that makes things worse. Rounds 1-11 are in the learned layer's training data
-(rounds 6-11 since round 18); later rounds are not, though rounds 12-17 shaped the changes
-measured by rounds 18 and 19.
+(rounds 6-11 since round 18); later rounds are not, though rounds 12-19 shaped the changes
+measured by rounds 18 to 20.
 """
 
 import pytest
@@ -39,6 +39,7 @@ THRESHOLDS = {
     "safety-r17": (0.96, 0.96, 0.95, 0.08, 0.84),
     "safety-r18": (0.97, 0.95, 0.96, 0.08, 0.87),
     "safety-r19": (0.94, 0.98, 0.92, 0.09, 0.89),
+    "safety-r20": (0.96, 0.97, 0.91, 0.03, 0.85),
 }
 
 
