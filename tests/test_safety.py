@@ -97,8 +97,8 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         ("my son is 11, he limps and his foot turns out more than it used to", Level.URGENT, None),
         ("what if I get numbness in my groin?", Level.SELF_CARE, None),
         # an "if" that sets no condition, or tells how they get about now
-        ("if im honest i drink most nights, deep ache in my groin for a few weeks", Level.DOCTOR, None),
-        ("tripped this morning, can only shuffle if i hold onto the furniture", Level.EMERGENCY, None),
+        ("if im honest i drink a lot, deep ache in my groin for a few weeks", Level.DOCTOR, None),
+        ("tripped today, can only shuffle if i hold onto the furniture", Level.EMERGENCY, None),
         # a new time starts a new clause: "all clear" closes the cancer, not the ache
         ("had cancer years ago, all clear, and the last 3 weeks my hip aches", Level.DOCTOR, None),
         ("is it normal if I can't put weight on it?", Level.URGENT, "present"),
