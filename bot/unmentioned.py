@@ -17,10 +17,13 @@ question away from them: without it the question comes clearly closer to some pa
 Names of things are unmentioned however little they pull: a word that can only be a noun
 ("hernia", "cadence", "ankles", "mileage") names what is asked about, where "sore",
 "fix" or "ice" may be how the question is put (lemminflect's lexicon knows which words
-can be what). Its lemma may be the articles' own ("tore" is their "tear"), and a noun
-said of the topic describes it ("...or is it a gimmick?"), and one before "of" measures
-what follows it ("bits of cartilage"). Only a clause that asks names what is asked about ("my legs
-are dead after that hill session, should I foam roll?" asks about foam rolling).
+can be what). Not when its lemma is the articles' own ("tore" is their "tear"), when it
+is said of the topic ("...or is it a gimmick?") or measures what follows it ("bits of
+cartilage"), nor outside the clause that asks ("my legs are dead after that hill
+session, should I foam roll?" asks about foam rolling).
+
+A place a question says hurts ("why do my knees hurt?") is unmentioned when no article
+sentence about pain names it. How questions say these things is in unmentioned.toml.
 """
 
 from __future__ import annotations
