@@ -298,6 +298,7 @@ class TopicResolver:
 
 
 def _whole(passage: Passage) -> str:
+    """A passage's heading and text: the heading names the thing, and may say the aspect."""
     return f"{passage.section}. {passage.text}"
 
 
