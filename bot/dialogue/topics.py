@@ -336,8 +336,8 @@ def prefer_aspect(
         return hits
     close = [hit for hit in hits if hit.score >= hits[0].score - ASPECT_MARGIN]
     if naming is not None and aspect.needs is not None:
-        most = max(naming(hit) for hit in close)
-        close = [hit for hit in close if naming(hit) == most]
+        named = [naming(hit) for hit in close]
+        close = [hit for hit, count in zip(close, named, strict=True) if count == max(named)]
 
     def fit(hit: Hit) -> float:
         path = hit.passage.path
