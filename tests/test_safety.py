@@ -125,6 +125,18 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         ("one thigh is fatter n warmer than the other since the flight", Level.URGENT, "present"),
         ("my son (11) cant put his foot down even with us holding him up", Level.EMERGENCY, None),
         ("it clicks and catches on half my runs", Level.DOCTOR, "present"),
+        ("is it a tear? it's been catching since june", Level.DOCTOR, "present"),
+        # the writer's own question answered no; an age in years is the past
+        ("did i fall? no. cant put weight on it", Level.URGENT, "present"),
+        ("when I was 23 I crashed and dislocated it, fine for years", Level.SELF_CARE, None),
+        # the course: worse with an adverb, reached walking, or better again
+        ("my hip has been getting gradually worse since may", Level.DOCTOR, "present"),
+        ("at first only on runs, now it hurts even when i walk", Level.DOCTOR, "present"),
+        ("couldn't do stairs on monday but it's getting better every day", Level.SELF_CARE, None),
+        ("groin aches at night since i upped my miles, it didn't use to", Level.URGENT, "present"),
+        # a medicine given up is not taken; "on and off" it still is
+        ("off blood thinners since 2020, legs fine, can i take advil?", Level.SELF_CARE, None),
+        ("on and off steroids for years, deep groin ache for a month", Level.DOCTOR, "present"),
     ],
 )
 def test_context_pitfalls(text, level, context):
@@ -163,6 +175,8 @@ def test_emergency_wins_over_lower_levels_in_the_same_message():
         ("I have asthma, is advil ok?", ("nsaid",), Level.DOCTOR),
         ("I have asthma. is nurofen ok for a day or two?", ("nsaid",), Level.DOCTOR),
         ("I had a stomach ulcer last year, can I take nurofen?", ("nsaid",), Level.DOCTOR),
+        ("got ckd. if not nurofen could i take aspirin?", ("nsaid", "aspirin"), Level.DOCTOR),
+        ("came off warfarin in 2019, is ibuprofen ok now?", ("nsaid",), Level.SELF_CARE),
         ("is a cortisone injection worth it?", ("injection",), Level.SELF_CARE),
     ],
 )

@@ -49,6 +49,15 @@ def describes_own_pain(text: str, screening: Screening) -> bool:
     )
 
 
+def _about_others_only(text: str, screening: Screening) -> bool:
+    """Whether a message tells only of someone else ("saw someone go down hard at parkrun").
+
+    A check question asks "can you...?": it has no one to ask about here. A red flag of
+    a person with the writer is found by the screen itself.
+    """
+    return "someone_else" in screening.cues and not _OWN_PAIN.search(text.lower())
+
+
 class SafetyCheck:
     """Asks the check questions and reads their answers."""
 
@@ -97,7 +106,12 @@ class SafetyCheck:
         state.check = None  # dropped; new pain told later starts it again
         fired = {finding.rule_id for finding in screening.fired}
         asks = [rule for rule in screening.asks if rule not in fired]
-        if intent == Intent.QUESTION and level < Level.URGENT and asks:
+        if (
+            intent == Intent.QUESTION
+            and level < Level.URGENT
+            and asks
+            and not _about_others_only(text, screening)
+        ):
             # A sign half-recognised, or one with a benign look-alike: ask rather than guess
             # (the whole check can follow on a later message).
             state.check = CheckProgress(rule=asks[0])

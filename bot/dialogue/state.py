@@ -176,7 +176,7 @@ def takes_back(screening: Screening, withdrawn: frozenset[str], escalated: list[
         return False
     if set(escalated) <= withdrawn:
         return True
-    if "someone_else" in screening.cues and says_not_me(screening.text):
+    if "names_other" in screening.cues and says_not_me(screening.text):
         return True  # "No, it's my son. He's in the car." alone moves nothing away
     if says_none_of_it(screening.text) and not screening.findings:
         return True  # "no I don't have that, just curious" after asking about a sign

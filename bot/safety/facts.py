@@ -30,6 +30,7 @@ class Facts(BaseModel):
     stomach_ulcer: bool = False
     organ_disease: bool = False
     asthma: bool = False
+    nsaid_or_aspirin: bool = False  # asked about an anti-inflammatory or aspirin
     knee_or_thigh_pain: bool = False
     groin_pain: bool = False
 

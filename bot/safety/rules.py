@@ -102,6 +102,8 @@ class ContextCues:
     third_person: re.Pattern[str]
     first_person: re.Pattern[str]
     general_question: re.Pattern[str]
+    own_question: re.Pattern[str]
+    answered_no: re.Pattern[str]
     referring: re.Pattern[str]
     clause_breaks: re.Pattern[str]
 
@@ -284,6 +286,8 @@ def _load(data: dict[str, Any]) -> RuleBook:
         "third_person",
         "first_person",
         "general_question",
+        "own_question",
+        "answered_no",
         "referring",
     )
     cues = ContextCues(

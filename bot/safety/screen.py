@@ -22,6 +22,8 @@ from bot.text import strip_controls
 Context = Literal[
     "present", "hedged", "with_person", "negated", "hypothetical", "past", "someone_else"
 ]
+# How a clause's sentence asks (see `_clauses`).
+Reading = Literal["", "general", "answered_no"]
 AFFIRMED: frozenset[str] = frozenset({"present", "hedged", "with_person"})
 _NOT_AFFIRMED_ORDER = ("negated", "hypothetical", "past", "someone_else")
 _EARLIER = "(told earlier)"  # the words of a remembered fact's occurrence
@@ -154,19 +156,32 @@ def blank_idioms(text: str, book: RuleBook | None = None) -> str:
     return "".join(blanked)
 
 
-def _clauses(text: str, book: RuleBook) -> list[tuple[str, bool]]:
-    """Split a normalised message into clauses, each with whether it asks in general."""
+def _clauses(text: str, book: RuleBook) -> list[tuple[str, Reading]]:
+    """Split a normalised message into clauses, each with how its sentence asks.
+
+    "general": a question about a sign in general; "answered_no": the writer's own question
+    answered no in the next sentence ("did I fall? no"); "" otherwise.
+    """
+    cues = book.cues
     clauses = []
     parts = re.split(r"([!?;\n]+|\.(?!\d))", text)
     nobody = _names_nobody(text, book)
-    for sentence, end in itertools.zip_longest(parts[::2], parts[1::2], fillvalue=""):
-        sentence = sentence.strip()
-        if not sentence:
-            continue
-        general = nobody and "?" in end and bool(book.cues.general_question.match(sentence))
-        for piece in book.cues.clause_breaks.split(sentence):
+    sentences = [
+        (sentence.strip(), end)
+        for sentence, end in itertools.zip_longest(parts[::2], parts[1::2], fillvalue="")
+        if sentence.strip()
+    ]
+    for index, (sentence, end) in enumerate(sentences):
+        following = sentences[index + 1][0] if index + 1 < len(sentences) else ""
+        asked = "?" in end
+        reading: Reading = ""
+        if asked and nobody and cues.general_question.match(sentence):
+            reading = "general"
+        elif asked and cues.own_question.match(sentence) and cues.answered_no.match(following):
+            reading = "answered_no"
+        for piece in cues.clause_breaks.split(sentence):
             if piece and piece.strip():
-                clauses.append((piece.strip(), general))
+                clauses.append((piece.strip(), reading))
     return clauses
 
 
@@ -265,14 +280,14 @@ def _context(
     book: RuleBook,
     owner: str,
     consumed: list[tuple[int, int]],
-    general: bool = False,
+    reading: Reading = "",
 ) -> Context:
     cues = book.cues
     start, end = match.span()
-    if _negated(text, start, end, concept, book, consumed):
+    if reading == "answered_no" or _negated(text, start, end, concept, book, consumed):
         return "negated"
-    if (general and not concept.asked_for_oneself) or any(
-        cue < start for cue in _hypothetical_cues(text, book)
+    if not concept.asked_for_oneself and (
+        reading == "general" or any(cue < start for cue in _hypothetical_cues(text, book))
     ):
         return "hypothetical"
     in_past = _in_past(text, book)
@@ -307,7 +322,7 @@ def screen(
     normalized = normalize(text, book)
     occurrences: dict[str, list[_Occurrence]] = {}
     owner = "user"
-    for clause, general in _clauses(normalized, book):
+    for clause, reading in _clauses(normalized, book):
         matches = {
             concept: list(concept.pattern.finditer(clause)) for concept in book.concepts.values()
         }
@@ -316,7 +331,7 @@ def screen(
         for concept, found in matches.items():
             for match in found:
                 who = _owner(clause, match.end(), book, owner)
-                context = _context(clause, match, concept, book, who, consumed, general)
+                context = _context(clause, match, concept, book, who, consumed, reading)
                 occurrences.setdefault(concept.name, []).append(
                     _Occurrence(concept.name, match.group(0), context)
                 )
@@ -415,6 +430,8 @@ def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:
         found.add("past")
     if _owner(normalized, len(normalized), book, "user") == "other":
         found.add("someone_else")
+    if cues.third_person.search(normalized):
+        found.add("names_other")  # anywhere: "not me lol, a guy from another club, I'm fine"
     return frozenset(found)
 
 
