@@ -134,6 +134,11 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         ("at first only on runs, now it hurts even when i walk", Level.DOCTOR, "present"),
         ("couldn't do stairs on monday but it's getting better every day", Level.SELF_CARE, None),
         ("groin aches at night since i upped my miles, it didn't use to", Level.URGENT, "present"),
+        # advice asked for the writer's own state now is not a hypothetical
+        ("can i race if my hip is red and swollen? i have a fever", Level.URGENT, "present"),
+        ("should i go to a&e if my hip ever gets hot and red?", Level.SELF_CARE, None),
+        # a deformity said with an adverb, with no fall
+        ("no fall but my leg suddenly looks shorter than the other", Level.EMERGENCY, "present"),
         # a medicine given up is not taken; "on and off" it still is
         ("off blood thinners since 2020, legs fine, can i take advil?", Level.SELF_CARE, None),
         ("on and off steroids for years, deep groin ache for a month", Level.DOCTOR, "present"),
