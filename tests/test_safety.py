@@ -139,6 +139,11 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         ("should i go to a&e if my hip ever gets hot and red?", Level.SELF_CARE, None),
         # a deformity said with an adverb, with no fall
         ("no fall but my leg suddenly looks shorter than the other", Level.EMERGENCY, "present"),
+        # slang for a fall; "not sure if" hedges; "pain-free for a year" is no lasting pain
+        ("stacked it on the ice and can barely move my leg", Level.EMERGENCY, "present"),
+        ("one calf swollen, not sure if i'm breathless", Level.EMERGENCY, "hedged"),
+        ("stress fracture two years ago, pain-free for over a year now", Level.SELF_CARE, None),
+        ("went from 20 to 60 km a week, groin hurts with every step", Level.URGENT, "present"),
         # a medicine given up is not taken; "on and off" it still is
         ("off blood thinners since 2020, legs fine, can i take advil?", Level.SELF_CARE, None),
         ("on and off steroids for years, deep groin ache for a month", Level.DOCTOR, "present"),
