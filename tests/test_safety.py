@@ -144,6 +144,8 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         ("one calf swollen, not sure if i'm breathless", Level.EMERGENCY, "hedged"),
         ("stress fracture two years ago, pain-free for over a year now", Level.SELF_CARE, None),
         ("went from 20 to 60 km a week, groin hurts with every step", Level.URGENT, "present"),
+        ("does it mean anything if it hurts to hop on my left leg?", Level.URGENT, "present"),
+        ("no temp but my hip's gone hot, swollen and red since monday", Level.URGENT, "present"),
         # a medicine given up is not taken; "on and off" it still is
         ("off blood thinners since 2020, legs fine, can i take advil?", Level.SELF_CARE, None),
         ("on and off steroids for years, deep groin ache for a month", Level.DOCTOR, "present"),
