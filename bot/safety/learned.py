@@ -39,6 +39,9 @@ MIN_WORDS = 3
 DISPUTED_BAR = 0.9
 # Above this P(level or above) the level head is sure, whatever the rule head says.
 SURE = 0.9
+# A sign the rules ask about, because it has a benign look-alike ("my hip hurts at night"),
+# is fired by the model only when it is this sure; otherwise the answer tells.
+LOOK_ALIKE_SURE = 0.97
 # A rule the rule head gives at least this probability is plausible for the unit.
 PLAUSIBLE_RULE = 0.15
 ASK_ONLY = 1.1  # above any probability: the layer may ask but not fire
@@ -115,16 +118,16 @@ class UnitClassifier:
 class UnitReading:
     """What the learned layer made of one unit of a message.
 
-    `rule_id` names the red flag read at `level` (None at self-care) and `sure` whether
-    the model is sure of that level; `ask` names a rule whose warning sign the unit
-    half-shows, whose check question the dialogue may ask.
+    `rule_id` names the red flag read at `level` (None at self-care) and `confidence` is
+    P(that level or above); `ask` names a rule whose warning sign the unit half-shows,
+    whose check question the dialogue may ask.
     """
 
     unit: str
     level: Level
     rule_id: str | None
     ask: str | None
-    sure: bool = True
+    confidence: float = 1.0
 
 
 class LearnedCheck:
@@ -164,8 +167,7 @@ class LearnedCheck:
             if level == Level.SELF_CARE and ask is None:
                 continue
             rule_id = self._rule_for(rule_scores[row], level) if level else None
-            sure = bool(reach[row, level] >= SURE)
-            readings.append(UnitReading(unit, level, rule_id, ask, sure))
+            readings.append(UnitReading(unit, level, rule_id, ask, float(reach[row, level])))
         return readings
 
     def _level(self, unit: str, reach: np.ndarray) -> Level:
@@ -212,8 +214,8 @@ class LearnedCheck:
         for reading in self.read(screening.text):
             if reading.ask is not None and reading.ask not in found:
                 asks.append(reading.ask)
-            if reading.rule_id in screening.asks and not reading.sure:
-                continue  # the rules ask about a look-alike ("hurts at night"): so does it
+            if reading.rule_id in screening.asks and reading.confidence < LOOK_ALIKE_SURE:
+                continue  # the rules ask about a look-alike ("hurts at night"): the answer tells
             if reading.rule_id is None or reading.level <= screening.level:
                 continue  # it adds a finding only where it raises the level
             known = extra.get(reading.rule_id)
