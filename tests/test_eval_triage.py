@@ -5,8 +5,8 @@ The learned layer is trained on each machine and differs a little from one CPU t
 
 Each round's first run is recorded in the README; these thresholds only guard against a
 change that makes things worse. Rounds 1-11 are in the learned layer's training data
-(rounds 6-11 since round 18); later rounds are not, though rounds 12-22 shaped the changes
-measured by rounds 18 to 23.
+(rounds 6-11 since round 18); later rounds are not, though rounds 12-23 shaped the changes
+measured by rounds 18 to 24.
 """
 
 import pytest
@@ -45,6 +45,7 @@ THRESHOLDS = {
     "safety-r21": (0.96, 0.97, 0.97, 0.05, 0.92),
     "safety-r22": (0.96, 0.98, 0.98, 0.03, 0.90),
     "safety-r23": (0.96, 0.97, 0.97, 0.09, 0.92),
+    "safety-r24": (0.93, 0.97, 0.97, 0.05, 0.91),
 }
 
 
