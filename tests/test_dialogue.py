@@ -526,6 +526,20 @@ def test_night_pain_alone_asks_whether_it_is_every_night_whatever_the_position(d
     assert state.check is None or state.check.rule != "malignancy"
 
 
+def test_a_fall_told_alone_asks_whether_they_can_stand_and_the_answer_decides(dialogue):
+    # Most falls are harmless: the emergency needs a sign with it (asks_when in rules.toml).
+    replies, state = talk(dialogue, "took a tumble off my bike this morning")
+    assert replies[0].triage == Level.SELF_CARE and state.escalation is None
+    assert state.check is not None and state.check.rule == "fracture_after_trauma"
+    assert "unable to stand" in replies[0].text and replies[0].quick_replies
+    replies, _ = talk(dialogue, "yes", state=state)
+    assert replies[0].triage == Level.EMERGENCY
+    replies, after_no = talk(dialogue, "no", state=state)
+    assert replies[0].triage == Level.SELF_CARE and after_no.escalation is None
+    replies, _ = talk(dialogue, "took a tumble off my bike and now i can't get up", state=after_no)
+    assert replies[0].triage == Level.EMERGENCY
+
+
 def test_a_person_named_without_saying_not_me_keeps_the_escalation(dialogue):
     replies, state = talk(
         dialogue, "he can't walk on his leg at all", "no, it's my son. he's in the car"

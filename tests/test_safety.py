@@ -1,8 +1,11 @@
+from importlib.resources import files
+
 import pytest
 
 from bot.config import Settings
 from bot.evaluation import evaluate_safety, read_jsonl
 from bot.safety import Level, caveat_texts, default_rulebook, referral_text, screen
+from bot.safety.rules import RuleBookError, load_rulebook
 from tests.conftest import DATA
 
 BOOK = default_rulebook()
@@ -30,6 +33,30 @@ REDFLAGS_RULES = {
 @pytest.fixture(scope="module")
 def full_screen(runtime):
     return runtime.safety
+
+
+SHIPPED_RULES = files("bot.safety").joinpath("rules.toml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("learned_fires_from = 0.5\n", "", "needs asks_when with learned_fires_from"),
+        ("learned_fires_from = 0.5", "learned_fires_from = 1.5", "in (0, 1]"),
+        ('check_red = "yes"', 'check_red = "maybe"', "unknown level or check_red"),
+        ('{ all = ["trauma", "cannot_stand"] }', '{ all = ["trauma", "cant_stand"] }', "unknown"),
+        ("negative_form = true", "negative_forms = true", "unknown key 'negative_forms'"),
+    ],
+)
+def test_a_mistake_in_the_rule_book_names_its_line(old, new, message):
+    broken = SHIPPED_RULES.replace(old, new, 1)
+    assert broken != SHIPPED_RULES
+    with pytest.raises(RuleBookError, match=r"rules\.toml line \d+: .*") as error:
+        load_rulebook(broken)
+    assert message in str(error.value)
+    named = int(str(error.value).split("line ")[1].split(":")[0])
+    changed = SHIPPED_RULES[: SHIPPED_RULES.index(old)].count("\n") + 1
+    assert changed - 45 <= named <= changed  # the rule's or concept's own lines
 
 
 def fired(text):

@@ -94,3 +94,5 @@ def test_commands_and_corrections_are_read_from_the_tables():
     assert classify("/frobnicate") == Intent.UNKNOWN_COMMAND
     assert corrects_earlier("sorry, I meant my friend fell") and corrects_earlier("wait no")
     assert not corrects_earlier("I fell on my run and I'm sorry to bother you")
+    assert corrects_earlier("but no, i didn't land on my hip, it was my shoulder")
+    assert not corrects_earlier("but it hurts when I walk, no idea why")

@@ -39,9 +39,6 @@ MIN_WORDS = 3
 DISPUTED_BAR = 0.9
 # Above this P(level or above) the level head is sure, whatever the rule head says.
 SURE = 0.9
-# A sign the rules ask about, because it has a benign look-alike ("my hip hurts at night"),
-# is fired by the model only when it is this sure; otherwise the answer tells.
-LOOK_ALIKE_SURE = 0.97
 # A rule the rule head gives at least this probability is plausible for the unit.
 PLAUSIBLE_RULE = 0.15
 ASK_ONLY = 1.1  # above any probability: the layer may ask but not fire
@@ -206,6 +203,10 @@ class LearnedCheck:
                 return rule.rule_id
         return self.model.rules[int(order[0])]
 
+    def _fires_from(self, rule_id: str) -> float:
+        """Return how sure the layer must be to fire a rule the rules ask about (rules.toml)."""
+        return self.book.rule(rule_id).learned_fires_from
+
     def check(self, screening: Screening) -> Screening:
         """Return the screening with the learned findings added (never removed or lowered)."""
         found = {finding.rule_id for finding in screening.fired}
@@ -214,7 +215,9 @@ class LearnedCheck:
         for reading in self.read(screening.text):
             if reading.ask is not None and reading.ask not in found:
                 asks.append(reading.ask)
-            if reading.rule_id in screening.asks and reading.confidence < LOOK_ALIKE_SURE:
+            if reading.rule_id in screening.asks and reading.confidence < self._fires_from(
+                reading.rule_id
+            ):
                 continue  # the rules ask about a look-alike ("hurts at night"): the answer tells
             if reading.rule_id is None or reading.level <= screening.level:
                 continue  # it adds a finding only where it raises the level
