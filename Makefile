@@ -13,7 +13,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(INSTALLED)
 
-SAFETY_DATA := bot/safety/rules.toml bot/safety/training/sources.txt $(wildcard bot/safety/training/*.jsonl)
+SAFETY_DATA := bot/safety/rules.toml bot/safety/training.py bot/safety/training/sources.txt $(wildcard bot/safety/training/*.jsonl)
 SAFETY_MODEL := index/safety/manifest.json
 
 # The learned layer of the safety screen: fine-tuned from the packaged model (5-20 minutes

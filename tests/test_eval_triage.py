@@ -4,9 +4,9 @@ The learned layer is trained on each machine and differs a little from one CPU t
 (see the README), so a threshold leaves room for about one item of that drift.
 
 Each round's first run is recorded in the README; these thresholds only guard against a
-change that makes things worse. Rounds 1-11 are in the learned layer's training data
-(rounds 6-11 since round 18); later rounds are not, though rounds 12-23 shaped the changes
-measured by rounds 18 to 24.
+change that makes things worse. Rounds 1-24 are in the learned layer's training data
+(rounds 6-11 since round 18, rounds 12-24 since round 25), so their figures here are
+figures on training data; the first runs in the README are the measurements.
 """
 
 import pytest

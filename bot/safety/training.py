@@ -44,7 +44,7 @@ from bot.safety.rules import Level, RuleBook, default_rulebook
 from bot.safety.screen import screen
 
 TRAINING_DIR = Path(str(files("bot.safety").joinpath("training")))
-TRAINING_VERSION = 1
+TRAINING_VERSION = 2
 EPOCHS = 2
 BATCH = 32
 HELD_OUT = 0.15
@@ -56,6 +56,9 @@ SAME_ARITHMETIC = {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MA
 TRAINING_THREADS = 2
 # Highest share of held-out self-care messages a threshold may raise.
 FALSE_ALARM_CAP = {"doctor": 0.05, "urgent": 0.04, "emergency": 0.03, "ask": 0.10}
+# Highest share of held-out urgent messages the emergency threshold may raise: an urgent
+# story read as an emergency sends someone to 999 who needed a same-day clinician.
+URGENT_AS_EMERGENCY_CAP = 0.06
 
 
 @dataclass(frozen=True)
@@ -164,15 +167,27 @@ def data_hash(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def _lowest_threshold(
+    reach: dict[int, np.ndarray], examples: list[Example], label: Level, level: Level, cap: float
+) -> float:
+    """Return the lowest threshold at `level` that raises at most `cap` of held-out `label`s."""
+    scores = np.sort(
+        [reach[g][level] for g, e in enumerate(examples) if e.level == label and g in reach]
+    )[::-1]
+    allowed = int(cap * len(scores))
+    return float(scores[allowed]) + 1e-6 if len(scores) > allowed else 0.5
+
+
 def _choose_thresholds(
     reach: dict[int, np.ndarray], examples: list[Example]
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Pick, per level, the lowest threshold whose false alarms on self-care stay capped.
 
+    The emergency threshold also keeps urgent messages read as emergencies capped.
+
     `reach[group]` is the highest P(level or above) over the message's held-out units.
     Returns the thresholds and the held-out recall each one gives.
     """
-    benign = [g for g, e in enumerate(examples) if e.level == Level.SELF_CARE and g in reach]
     thresholds, recall = {}, {}
     for name, level in (
         ("doctor", Level.DOCTOR),
@@ -180,9 +195,14 @@ def _choose_thresholds(
         ("emergency", Level.EMERGENCY),
         ("ask", Level.URGENT),
     ):
-        scores = np.sort([reach[g][level] for g in benign])[::-1]
-        allowed = int(FALSE_ALARM_CAP[name] * len(scores))
-        threshold = float(scores[allowed]) + 1e-6 if len(scores) > allowed else 0.5
+        threshold = _lowest_threshold(
+            reach, examples, Level.SELF_CARE, level, FALSE_ALARM_CAP[name]
+        )
+        if name == "emergency":
+            threshold = max(
+                threshold,
+                _lowest_threshold(reach, examples, Level.URGENT, level, URGENT_AS_EMERGENCY_CAP),
+            )
         # Firing needs at least 0.2; asking may start lower, so that doubt always has a band.
         threshold = min(max(threshold, 0.05 if name == "ask" else 0.2), 0.95)
         thresholds[name] = threshold
