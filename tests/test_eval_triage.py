@@ -4,8 +4,8 @@ The learned layer is trained on each machine and differs a little from one CPU t
 (see the README), so a threshold leaves room for about one item of that drift.
 
 Each round's first run is recorded in the README; these thresholds only guard against a
-change that makes things worse. Rounds 1-24 are in the learned layer's training data
-(rounds 6-11 since round 18, rounds 12-24 since round 25), so their figures here are
+change that makes things worse. Rounds 1-25 are in the learned layer's training data
+(rounds 6-11 since round 18, 12-24 since round 25, 25 since round 26), so their figures here are
 figures on training data; the first runs in the README are the measurements.
 """
 
@@ -46,6 +46,7 @@ THRESHOLDS = {
     "safety-r22": (0.96, 0.98, 0.98, 0.03, 0.90),
     "safety-r23": (0.96, 0.97, 0.97, 0.09, 0.92),
     "safety-r24": (0.93, 0.97, 0.97, 0.05, 0.91),
+    "safety-r25": (0.97, 0.98, 0.95, 0.05, 0.96),
 }
 
 
