@@ -176,6 +176,16 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         # a medicine given up is not taken; "on and off" it still is
         ("off blood thinners since 2020, legs fine, can i take advil?", Level.SELF_CARE, None),
         ("on and off steroids for years, deep groin ache for a month", Level.DOCTOR, "present"),
+        # numbness "down there" said every way; "niggling" is not "tingling"
+        ("my crotch has sort of gone to sleep since my back went", Level.EMERGENCY, "hedged"),
+        ("pins and needles round my nether regions, back sore", Level.EMERGENCY, "present"),
+        ("i don't really feel when i need a wee anymore", Level.EMERGENCY, "present"),
+        ("deep groin pain thats been niggling for a week when i run", Level.SELF_CARE, None),
+        ("peeing fine, nothing numb down below, back a bit stiff", Level.SELF_CARE, None),
+        # a period that stopped last year is still stopped; tired legs are no deformity
+        ("periods stopped last year, now my groin hurts when i run", Level.URGENT, "present"),
+        ("legs turned to jelly at the end of the race, fine now", Level.SELF_CARE, None),
+        ("limped for an hour after the race, walking fine today", Level.SELF_CARE, None),
     ],
 )
 def test_context_pitfalls(text, level, context):

@@ -172,17 +172,26 @@ class LearnedCheck:
 
         Where the rules read a warning sign here as not the writer's now and fired nothing,
         the model must be surer to overrule them (negated, someone else's) or may only ask
-        (hypothetical, past: "what if I fall?", "broke it years ago").
+        (hypothetical, past: "what if I fall?", "broke it years ago"). A unit told only of
+        someone else, the writer not in it, also needs that surer reading.
         """
         rules = screen(unit, self.book)
         contexts = {f.context for f in rules.mentioned} if not rules.fired else set()
         bar = 0.0
         if contexts:
             bar = ASK_ONLY if contexts & {"hypothetical", "past"} else DISPUTED_BAR
+        elif not rules.fired and self._about_someone_else(rules):
+            bar = DISPUTED_BAR  # "watched someone go flying on the ice": not the writer's
         thresholds = self.model.thresholds
         return max(
             (lvl for lvl in Level if lvl and reach[lvl] >= max(thresholds[lvl.label], bar)),
             default=Level.SELF_CARE,
+        )
+
+    def _about_someone_else(self, rules: Screening) -> bool:
+        """Whether the rules read a unit as someone else's story, the writer not in it."""
+        return "someone_else" in rules.cues and not self.book.cues.first_person.search(
+            rules.normalized
         )
 
     def _ceiling(self, scores: np.ndarray) -> Level:
