@@ -38,18 +38,27 @@ class RecentVectors:
         self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-        """Return one vector per text, encoding (in one batch) only the ones not seen lately."""
+        """Return one vector per text, encoding (in one batch) only the ones not seen lately.
+
+        The answer is built from what this call found and encoded, never read back from the
+        cache, which another thread (or this call's own batch) may have trimmed meanwhile.
+        """
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+            found = {text: self._vectors[text] for text in texts if text in self._vectors}
+            for text in found:
+                self._vectors.move_to_end(text)
+        missing = [text for text in dict.fromkeys(texts) if text not in found]
         if missing:
-            vectors = encode(missing)
+            fresh = {
+                text: np.ascontiguousarray(vector, dtype=np.float32)
+                for text, vector in zip(missing, encode(missing), strict=True)
+            }
+            found.update(fresh)
             with self._lock:
-                for text, vector in zip(missing, vectors, strict=True):
-                    self._vectors[text] = np.ascontiguousarray(vector, dtype=np.float32)
+                self._vectors.update(fresh)
                 while len(self._vectors) > self.size:
                     self._vectors.popitem(last=False)
-        with self._lock:
-            return np.vstack([self._vectors[text] for text in texts])
+        return np.vstack([found[text] for text in texts])
 
     def clear(self) -> None:
         """Forget them all (benchmarks time each message from nothing)."""

@@ -120,6 +120,16 @@ def test_medication_answers_carry_caveats_and_risks_go_to_a_pharmacist(dialogue)
     assert risky.segments[0].text == "Please ask a pharmacist or doctor before taking it."
 
 
+def test_a_painkiller_question_with_no_risk_told_asks_about_the_risks(dialogue):
+    replies, state = talk(dialogue, "can i take naproxen for my hip")
+    assert replies[0].triage == Level.SELF_CARE and state.check is not None
+    assert state.check.rule == "medication_risk" and "blood thinners" in replies[0].text
+    replies, _ = talk(dialogue, "yes", state=state)
+    assert replies[0].triage == Level.DOCTOR and replies[0].red_flags == ("medication_risk",)
+    replies, _ = talk(dialogue, "no", state=state)
+    assert replies[0].triage == Level.SELF_CARE
+
+
 def test_own_pain_starts_the_check_and_all_no_answers_end_it(dialogue):
     replies, state = talk(
         dialogue,

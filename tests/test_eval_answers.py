@@ -25,7 +25,9 @@ RETIRED = {
     "answers-r10": (0.78, 0.80, 0.40, 0.03),
     "answers-r11": (0.78, 0.85, 0.40, 0.03),
     "answers-r12": (0.86, 0.75, 0.76, 0.04),
-    "answers-r13": (0.85, 0.85, 0.63, 0.04),
+    # 0.04 -> 0.06 declined: the safety model retrained on rounds 12-25 reads one more
+    # benign question here as a red flag (see the README's notes on round 26).
+    "answers-r13": (0.85, 0.85, 0.63, 0.06),
     "answers-r14": (0.93, 0.88, 0.88, 0.03),
 }
 

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from bot.embedding import RecentVectors
 from bot.errors import IndexMismatchError
 from bot.index import build_index, read_manifest
 from bot.onnx_encoder import file_hash
@@ -119,3 +120,14 @@ def test_answering_imports_no_torch(seed_settings, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     reply = json.loads(result.stdout)
     assert reply["covered"] and reply["sources"][0]["section"] == "Bursitis"
+
+
+def test_recent_vectors_answer_a_batch_larger_than_they_keep(embedder):
+    recent = RecentVectors(size=2)
+    texts = ["my hip hurts", "best stretch?", "can I run?", "my hip hurts"]
+    vectors = recent.embed(texts, embedder.embed_passages)
+    assert vectors.shape == (4, 384)
+    assert np.allclose(vectors[0], vectors[3])
+    assert np.allclose(vectors, embedder.embed_passages(texts), atol=1e-5)
+    again = recent.embed(["can I run?"], lambda missing: pytest.fail(f"encoded {missing}"))
+    assert np.allclose(again[0], vectors[2])
