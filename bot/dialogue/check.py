@@ -16,6 +16,7 @@ from bot.dialogue.state import CheckProgress, ConversationState
 from bot.dialogue.texts import reply_texts
 from bot.safety import Level, Screening
 from bot.safety.rules import RuleBook
+from bot.safety.screen import tells_only_of_others
 
 CHECK_REPLIES = ("Yes", "No", "Not sure", "Skip")
 _OWN_PAIN = re.compile(r"\b(my|i|i'm|i've|me)\b")
@@ -47,15 +48,6 @@ def describes_own_pain(text: str, screening: Screening) -> bool:
         and _PAIN.search(typed)
         and _BODY.search(typed)
     )
-
-
-def _about_others_only(text: str, screening: Screening) -> bool:
-    """Whether a message tells only of someone else ("saw someone go down hard at parkrun").
-
-    A check question asks "can you...?": it has no one to ask about here. A red flag of
-    a person with the writer is found by the screen itself.
-    """
-    return "someone_else" in screening.cues and not _OWN_PAIN.search(text.lower())
 
 
 class SafetyCheck:
@@ -110,7 +102,7 @@ class SafetyCheck:
             intent == Intent.QUESTION
             and level < Level.URGENT
             and asks
-            and not _about_others_only(text, screening)
+            and not tells_only_of_others(screening, self.book)
         ):
             # A sign half-recognised, or one with a benign look-alike: ask rather than guess
             # (the whole check can follow on a later message).

@@ -29,7 +29,7 @@ import numpy as np
 from bot.errors import HipbotError
 from bot.onnx_encoder import OnnxEncoder
 from bot.safety.rules import Level, RuleBook
-from bot.safety.screen import Finding, Screening, blank_idioms, screen
+from bot.safety.screen import Finding, Screening, blank_idioms, screen, tells_only_of_others
 from bot.text import reading_units
 
 LEVELS = tuple(level.label for level in Level)
@@ -180,18 +180,12 @@ class LearnedCheck:
         bar = 0.0
         if contexts:
             bar = ASK_ONLY if contexts & {"hypothetical", "past"} else DISPUTED_BAR
-        elif not rules.fired and self._about_someone_else(rules):
+        elif not rules.fired and tells_only_of_others(rules, self.book):
             bar = DISPUTED_BAR  # "watched someone go flying on the ice": not the writer's
         thresholds = self.model.thresholds
         return max(
             (lvl for lvl in Level if lvl and reach[lvl] >= max(thresholds[lvl.label], bar)),
             default=Level.SELF_CARE,
-        )
-
-    def _about_someone_else(self, rules: Screening) -> bool:
-        """Whether the rules read a unit as someone else's story, the writer not in it."""
-        return "someone_else" in rules.cues and not self.book.cues.first_person.search(
-            rules.normalized
         )
 
     def _ceiling(self, scores: np.ndarray) -> Level:

@@ -381,6 +381,17 @@ def screen(
     )
 
 
+def tells_only_of_others(screening: Screening, book: RuleBook) -> bool:
+    """Whether a message tells only of someone else, the writer not in it.
+
+    "watched someone go flying on the ice": no check question has anyone to ask, and the
+    learned layer needs a surer reading. A person with the writer is the screen's own case.
+    """
+    return "someone_else" in screening.cues and not book.cues.first_person.search(
+        screening.normalized
+    )
+
+
 def _told(trigger: Trigger, occurrences: dict[str, list[_Occurrence]]) -> bool:
     """Whether this message tells every concept of a trigger as the writer's, and no unless."""
     return all(
