@@ -120,6 +120,13 @@ def test_medication_answers_carry_caveats_and_risks_go_to_a_pharmacist(dialogue)
     assert risky.segments[0].text == "Please ask a pharmacist or doctor before taking it."
 
 
+def test_a_daily_anti_inflammatory_told_earlier_makes_a_later_one_a_referral(dialogue):
+    replies, state = talk(dialogue, "i take naproxen every day for my back")
+    assert state.facts.daily_nsaid
+    replies, _ = talk(dialogue, "ok thanks", "can i take ibuprofen too?", state=state)
+    assert replies[-1].triage == Level.DOCTOR and replies[-1].red_flags == ("medication_risk",)
+
+
 def test_a_painkiller_question_with_no_risk_told_asks_about_the_risks(dialogue):
     replies, state = talk(dialogue, "can i take naproxen for my hip")
     assert replies[0].triage == Level.SELF_CARE and state.check is not None

@@ -126,6 +126,9 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         # an "if" that sets no condition, or tells how they get about now
         ("if im honest i drink a lot, deep ache in my groin for a few weeks", Level.DOCTOR, None),
         ("tripped today, can only shuffle if i hold onto the furniture", Level.EMERGENCY, None),
+        # holding on asked about for an exercise, not how they get about
+        ("side leg raises, do i need to hold onto something?", Level.SELF_CARE, None),
+        ("i need to hold onto the walls to get to the loo", Level.URGENT, "present"),
         # a new time starts a new clause: "all clear" closes the cancer, not the ache
         ("had cancer years ago, all clear, and the last 3 weeks my hip aches", Level.DOCTOR, None),
         ("is it normal if I can't put weight on it?", Level.URGENT, "present"),
@@ -226,6 +229,9 @@ def test_emergency_wins_over_lower_levels_in_the_same_message():
         ("I had a stomach ulcer last year, can I take nurofen?", ("nsaid",), Level.DOCTOR),
         ("got ckd. if not nurofen could i take aspirin?", ("nsaid", "aspirin"), Level.DOCTOR),
         ("came off warfarin in 2019, is ibuprofen ok now?", ("nsaid",), Level.SELF_CARE),
+        # two anti-inflammatories at once: one taken every day, another asked about
+        ("on diclofenac daily for my back, can i add ibuprofen?", ("nsaid",), Level.DOCTOR),
+        ("can I take ibuprofen every day after long runs?", ("nsaid",), Level.SELF_CARE),
         ("is a cortisone injection worth it?", ("injection",), Level.SELF_CARE),
     ],
 )

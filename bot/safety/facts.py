@@ -31,6 +31,7 @@ class Facts(BaseModel):
     organ_disease: bool = False
     asthma: bool = False
     nsaid_or_aspirin: bool = False  # asked about an anti-inflammatory or aspirin
+    daily_nsaid: bool = False  # already takes one every day or on prescription
     knee_or_thigh_pain: bool = False
     groin_pain: bool = False
 
