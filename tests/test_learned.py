@@ -51,25 +51,3 @@ def test_serving_the_safety_model_imports_no_torch(tmp_path):
     level, torch_loaded, transformers_loaded = result.stdout.split()
     assert Level.parse(level) >= Level.URGENT
     assert (torch_loaded, transformers_loaded) == ("False", "False")
-
-
-def test_answers_questions_teach_self_care_but_set_no_threshold(tmp_path):
-    import json
-
-    from bot.safety.rules import default_rulebook
-    from bot.safety.training import load_examples
-
-    answers = tmp_path / "answers-r1-items.jsonl"
-    items = [
-        {"id": "a1", "kind": "followup", "turns": ["how do clamshells go", "how many reps?"]},
-        {"id": "a2", "kind": "single", "turns": ["How many reps? "]},
-    ]
-    answers.write_text("".join(json.dumps({**i, "facts": []}) + "\n" for i in items))
-    messages = tmp_path / "safety-r1-messages.jsonl"
-    messages.write_text(json.dumps({"text": "i cant stand up", "level": "urgent"}) + "\n")
-    examples = load_examples([answers, messages], default_rulebook())
-    taught = [e for e in examples if e.source.startswith("answers")]
-    assert [e.text for e in taught] == ["how do clamshells go", "how many reps?"]
-    assert all(e.level == Level.SELF_CARE and not e.calibrates for e in taught)
-    (told,) = [e for e in examples if e.source.startswith("safety")]
-    assert told.level == Level.URGENT and told.calibrates

@@ -41,8 +41,8 @@ SHIPPED_RULES = files("bot.safety").joinpath("rules.toml").read_text(encoding="u
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("learned_fires_from = 0.5\n", "", "needs asks_when with learned_fires_from"),
-        ("learned_fires_from = 0.5", "learned_fires_from = 1.5", "in (0, 1]"),
+        ("learned_sureness = 0.375\n", "", "needs asks_when with learned_sureness"),
+        ("learned_sureness = 0.375", "learned_sureness = 1.5", "in [0, 1)"),
         ('check_red = "yes"', 'check_red = "maybe"', "unknown level or check_red"),
         ('{ all = ["trauma", "cannot_stand"] }', '{ all = ["trauma", "cant_stand"] }', "unknown"),
         ("negative_form = true", "negative_forms = true", "unknown key 'negative_forms'"),

@@ -206,9 +206,10 @@ class LearnedCheck:
                 return rule.rule_id
         return self.model.rules[int(order[0])]
 
-    def _fires_from(self, rule_id: str) -> float:
+    def _fires_from(self, rule_id: str, level: Level) -> float:
         """Return how sure the layer must be to fire a rule the rules ask about (rules.toml)."""
-        return self.book.rule(rule_id).learned_fires_from
+        threshold = self.model.thresholds[level.label]
+        return threshold + self.book.rule(rule_id).learned_sureness * (1 - threshold)
 
     def check(self, screening: Screening) -> Screening:
         """Return the screening with the learned findings added (never removed or lowered)."""
@@ -219,7 +220,7 @@ class LearnedCheck:
             if reading.ask is not None and reading.ask not in found:
                 asks.append(reading.ask)
             if reading.rule_id in screening.asks and reading.confidence < self._fires_from(
-                reading.rule_id
+                reading.rule_id, reading.level
             ):
                 continue  # the rules ask about a look-alike ("hurts at night"): the answer tells
             if reading.rule_id is None or reading.level <= screening.level:

@@ -71,8 +71,10 @@ class Rule:
     # Signs that may be this red flag or a benign look-alike ("hurts at night"): its check
     # question is asked when they are told and the rule did not fire.
     asks_when: tuple[Trigger, ...] = ()
-    # While the rules ask, the learned layer fires this rule only at this confidence or above.
-    learned_fires_from: float = 1.0
+    # While the rules ask, the learned layer fires this rule only this far from its level's
+    # threshold towards certainty (0 at the threshold, 1 never): a bar that follows each
+    # retrained model's calibration, where a fixed probability would not.
+    learned_sureness: float = 1.0
 
     @property
     def levels(self) -> frozenset[Level]:
@@ -170,7 +172,7 @@ _ALLOWED = {
     "concept": {"patterns", "negative_form", "past_ok", "about_others", "remembered"}
     | {"asked_for_oneself"},
     "rule": {"id", "level", "title", "source", "referral", "triggers", "examples"}
-    | {"not_examples", "check", "check_red", "asks_when", "learned_fires_from"},
+    | {"not_examples", "check", "check_red", "asks_when", "learned_sureness"},
     "rule_required": {"id", "level", "title", "source", "referral", "triggers", "check"},
     "trigger": {"all", "level", "unless"},
     "check": {"id", "question", "red_answer", "rule", "after_fall"},
@@ -213,9 +215,9 @@ def _validate(data: dict[str, Any], text: str) -> None:
             fail(f"rule {rule_id!r} lacks {key!r}", anchor)
         if spec["level"] not in levels or spec.get("check_red", "yes") not in ("yes", "no"):
             fail(f"rule {rule_id!r} has an unknown level or check_red", anchor)
-        bar = spec.get("learned_fires_from")
-        if ("asks_when" in spec) != (bar is not None) or (bar is not None and not 0 < bar <= 1):
-            fail(f"rule {rule_id!r} needs asks_when with learned_fires_from in (0, 1]", anchor)
+        bar = spec.get("learned_sureness")
+        if ("asks_when" in spec) != (bar is not None) or (bar is not None and not 0 <= bar < 1):
+            fail(f"rule {rule_id!r} needs asks_when with learned_sureness in [0, 1)", anchor)
         for trigger in [*spec["triggers"], *spec.get("asks_when", [])]:
             for key in trigger.keys() - _ALLOWED["trigger"]:
                 fail(f"unknown key {key!r} in a trigger of {rule_id!r}", anchor, key)
@@ -274,7 +276,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
                 check=spec["check"],
                 check_red=spec.get("check_red", "yes"),
                 asks_when=_triggers(spec.get("asks_when", []), level),
-                learned_fires_from=float(spec.get("learned_fires_from", 1.0)),
+                learned_sureness=float(spec.get("learned_sureness", 1.0)),
             )
         )
     context = data["context"]

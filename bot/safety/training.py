@@ -1,12 +1,10 @@
 """Training the learned layer: labelled messages -> reading units -> a fine-tuned MiniLM.
 
-Sources (JSON lines of {"text", "level", "rules"?, "evidence"?}):
+Sources (all JSON lines of {"text", "level", "rules"?, "evidence"?}):
 - `bot/safety/training/*.jsonl`: messages written to teach (pairs of red flags and their
   negated, hypothetical, past, someone-else counterparts; long stories with the deciding
   words marked as `evidence`; ordinary questions and conversational turns);
 - the project's labelled sets and retired fresh rounds named in `sources.txt` there;
-- retired answers rounds named there too (items of {"turns", "facts", ...}): their writers
-  kept every question free of red flags, so each distinct turn teaches self-care;
 - every rule's examples and not_examples in rules.toml.
 
 A unit is labelled when we know what it says: every unit of a self-care message is
@@ -16,9 +14,7 @@ its level, and its other units are left out rather than guessed.
 
 The encoder (all-MiniLM-L6-v2) is fine-tuned with two linear heads, one for the level and
 one for the rule, on 85% of the messages; thresholds are chosen on the other 15% (whole
-messages, every unit read), so they reflect messages the model has not seen. The answers rounds' questions teach but
-neither are held out nor set thresholds: easy questions among the held-out self-care messages
-would lower every threshold, and the caps are meant for the hard self-care stories.
+messages, every unit read), so they reflect messages the model has not seen.
 """
 
 from __future__ import annotations
@@ -48,7 +44,7 @@ from bot.safety.rules import Level, RuleBook, default_rulebook
 from bot.safety.screen import screen
 
 TRAINING_DIR = Path(str(files("bot.safety").joinpath("training")))
-TRAINING_VERSION = 3
+TRAINING_VERSION = 2
 EPOCHS = 2
 BATCH = 32
 HELD_OUT = 0.15
@@ -74,8 +70,6 @@ class Example:
     rules: tuple[str, ...]
     evidence: str
     source: str
-    calibrates: bool = True  # may be held out to choose thresholds
-
 
 
 @dataclass(frozen=True)
@@ -102,19 +96,15 @@ def training_files(folder: Path = TRAINING_DIR, root: Path | None = None) -> lis
 
 def load_examples(paths: list[Path], book: RuleBook) -> list[Example]:
     """Read labelled messages from the files and the rule book's own examples."""
-    examples: list[Example] = []
-    seen: set[str] = set()
+    examples = []
     known_rules = {rule.rule_id for rule in book.rules}
     for path in paths:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
             record = json.loads(line)
-            if "facts" in record:
-                examples += _ordinary_questions(record["turns"], f"{path.name}:{number}", seen)
-                continue
             if "text" not in record:
-                continue  # a safety round's conversation file is not training data
+                continue  # a round's conversation file is not training data
             rules = tuple(r for r in record.get("rules", []) if r in known_rules)
             examples.append(
                 Example(
@@ -136,17 +126,6 @@ def load_examples(paths: list[Path], book: RuleBook) -> list[Example]:
         Example(text, Level.SELF_CARE, (), "", "rules.toml") for text in book.benign_examples
     ]
     return examples
-
-
-def _ordinary_questions(turns: list[str], source: str, seen: set[str]) -> list[Example]:
-    """Return an answers item's turns not met before, as self-care that sets no threshold."""
-    fresh = []
-    for turn in turns:
-        key = " ".join(turn.lower().split())
-        if key not in seen:
-            seen.add(key)
-            fresh.append(Example(turn, Level.SELF_CARE, (), "", source, calibrates=False))
-    return fresh
 
 
 def label_units(example: Example, group: int, book: RuleBook) -> list[Unit]:
@@ -269,8 +248,7 @@ def train(
     book = default_rulebook()
     paths = training_files(folder, root)
     examples = load_examples(paths, book)
-    calibrating = [g for g, e in enumerate(examples) if e.calibrates]
-    held_out = set(rng.permutation(calibrating)[: int(HELD_OUT * len(calibrating))].tolist())
+    held_out = set(rng.permutation(len(examples))[: int(HELD_OUT * len(examples))].tolist())
     units = [u for group, e in enumerate(examples) for u in label_units(e, group, book)]
     learn = [u for u in units if u.group not in held_out]
     rule_names = sorted({u.rule for u in units if u.rule})
