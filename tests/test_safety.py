@@ -116,6 +116,11 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         ("my son can't walk on it since this morning", Level.URGENT, "with_person"),
         ("my mate is on the ground after a fall and can't get up", Level.EMERGENCY, "with_person"),
         ("my sister's hip clicks and locks", Level.SELF_CARE, None),
+        # ... nor when the writer sets that story apart from their own
+        ("my mate fell and can't stand. for me: best stretch?", Level.SELF_CARE, None),
+        ("my mate fell and can't stand on his leg. what do i do?", Level.EMERGENCY, "with_person"),
+        # confusion said as a negative is not negated by its own "not"
+        ("fever, hip hot and swollen, flatmate says im not making sense", Level.EMERGENCY, None),
         # 7. past and healed, hypothetical
         ("broke my hip ten years ago, fully healed", Level.SELF_CARE, None),
         ("broke my hip skiing 10 years ago and have been fine ever since", Level.SELF_CARE, None),
@@ -272,6 +277,24 @@ def test_learned_layer_only_ever_raises(full_screen):
 def test_learned_layer_reads_reassurance(full_screen):
     result = full_screen.screen_with_learned("I can walk fine, no numbness anywhere")
     assert result.level == Level.SELF_CARE
+
+
+def test_learned_layer_raises_a_red_flag_the_rules_weighed_only_when_sure(full_screen):
+    # The rules read "can't walk on it" as urgent; the model leans to an emergency (P 0.24,
+    # just past its threshold): not sure enough to overrule the rules' reading of that sign.
+    text = "i dont think i can walk on it? been hobbling holding the walls round the flat"
+    rules_only = screen(text)
+    assert rules_only.level == Level.URGENT
+    reading = max(full_screen.learned.read(text), key=lambda r: r.level)
+    assert reading.level == Level.EMERGENCY
+    assert full_screen.screen_with_learned(text).level == Level.URGENT
+
+
+def test_learned_layer_needs_sureness_for_a_story_set_apart(full_screen):
+    text = "my sisters boy (13) has been limping, shes taking him to the doc. for me, stretches?"
+    told_alone = text.split(" for me")[0]
+    assert full_screen.screen_with_learned(told_alone).level == Level.URGENT
+    assert full_screen.screen_with_learned(text).level == Level.SELF_CARE
 
 
 def test_learned_layer_asks_when_the_rules_read_the_sign_as_hypothetical(full_screen):

@@ -42,6 +42,9 @@ SURE = 0.9
 # A rule the rule head gives at least this probability is plausible for the unit.
 PLAUSIBLE_RULE = 0.15
 ASK_ONLY = 1.1  # above any probability: the layer may ask but not fire
+# The rules fired this red flag at a lower level (they read its sign and weighed it): the
+# layer raises that same rule only this far from its level's threshold towards certainty.
+RAISE_SURENESS = 0.5
 MAX_TOKENS = 128
 MANIFEST = "manifest.json"
 FP32_ENCODER = "encoder.onnx"
@@ -142,15 +145,18 @@ class LearnedCheck:
         with self._load_lock:
             return UnitClassifier(self.folder, self.precision)
 
-    def read(self, text: str) -> list[UnitReading]:
-        """Read every unit of a message; return those with a red flag or a doubt."""
+    def read(self, text: str, apart: bool = False) -> list[UnitReading]:
+        """Read every unit of a message; return those with a red flag or a doubt.
+
+        `apart`: the message sets someone else's story apart from the writer's own.
+        """
         if len(text.split()) < MIN_WORDS:
             return []  # "No", "ok thanks": answers and thanks, read by the rules alone
         units = model_units(text, self.book)
         reach, rule_scores = self.model.predict(units)
         readings = []
         for row, unit in enumerate(units):
-            level = self._level(unit, reach[row])
+            level = self._level(unit, reach[row], apart)
             ceiling = self._ceiling(rule_scores[row])
             ask = None
             if level > ceiling and reach[row, level] < SURE:
@@ -167,13 +173,14 @@ class LearnedCheck:
             readings.append(UnitReading(unit, level, rule_id, ask, float(reach[row, level])))
         return readings
 
-    def _level(self, unit: str, reach: np.ndarray) -> Level:
+    def _level(self, unit: str, reach: np.ndarray, apart: bool) -> Level:
         """Return the highest level the unit reaches past its threshold and the rules' doubt.
 
         Where the rules read a warning sign here as not the writer's now and fired nothing,
         the model must be surer to overrule them (negated, someone else's) or may only ask
         (hypothetical, past: "what if I fall?", "broke it years ago"). A unit told only of
-        someone else, the writer not in it, also needs that surer reading.
+        someone else, the writer not in it, also needs that surer reading, as does one that
+        names someone else in a message that sets their story apart from the writer's.
         """
         rules = screen(unit, self.book)
         contexts = {f.context for f in rules.mentioned} if not rules.fired else set()
@@ -182,6 +189,8 @@ class LearnedCheck:
             bar = ASK_ONLY if contexts & {"hypothetical", "past"} else DISPUTED_BAR
         elif not rules.fired and tells_only_of_others(rules, self.book):
             bar = DISPUTED_BAR  # "watched someone go flying on the ice": not the writer's
+        elif apart and "names_other" in rules.cues:
+            bar = DISPUTED_BAR  # "my sister's boy is limping... for me, what stretches?"
         thresholds = self.model.thresholds
         return max(
             (lvl for lvl in Level if lvl and reach[lvl] >= max(thresholds[lvl.label], bar)),
@@ -208,15 +217,19 @@ class LearnedCheck:
 
     def _fires_from(self, rule_id: str, level: Level) -> float:
         """Return how sure the layer must be to fire a rule the rules ask about (rules.toml)."""
+        return self._bar(level, self.book.rule(rule_id).learned_sureness)
+
+    def _bar(self, level: Level, sureness: float) -> float:
+        """Return the probability `sureness` of the way from the level's threshold to 1."""
         threshold = self.model.thresholds[level.label]
-        return threshold + self.book.rule(rule_id).learned_sureness * (1 - threshold)
+        return threshold + sureness * (1 - threshold)
 
     def check(self, screening: Screening) -> Screening:
         """Return the screening with the learned findings added (never removed or lowered)."""
         found = {finding.rule_id for finding in screening.fired}
         extra: dict[str, Finding] = {}
         asks: list[str] = []
-        for reading in self.read(screening.text):
+        for reading in self.read(screening.text, "apart" in screening.cues):
             if reading.ask is not None and reading.ask not in found:
                 asks.append(reading.ask)
             if reading.rule_id in screening.asks and reading.confidence < self._fires_from(
@@ -225,6 +238,10 @@ class LearnedCheck:
                 continue  # the rules ask about a look-alike ("hurts at night"): the answer tells
             if reading.rule_id is None or reading.level <= screening.level:
                 continue  # it adds a finding only where it raises the level
+            if reading.rule_id in found and reading.confidence < self._bar(
+                reading.level, RAISE_SURENESS
+            ):
+                continue  # "can't walk on it": the rules' urgent, not an emergency
             known = extra.get(reading.rule_id)
             if known is not None and known.level >= reading.level:
                 continue

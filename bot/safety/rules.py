@@ -105,6 +105,7 @@ class ContextCues:
     now: re.Pattern[str]
     third_person: re.Pattern[str]
     first_person: re.Pattern[str]
+    apart: re.Pattern[str]
     general_question: re.Pattern[str]
     own_question: re.Pattern[str]
     answered_no: re.Pattern[str]
@@ -293,6 +294,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
         "now",
         "third_person",
         "first_person",
+        "apart",
         "general_question",
         "own_question",
         "answered_no",

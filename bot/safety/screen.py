@@ -338,8 +338,11 @@ def screen(
         owner = _owner(clause, len(clause), book, owner)
     for name in remembered:
         occurrences.setdefault(name, []).append(_Occurrence(name, _EARLIER, "present"))
+    cues = _message_cues(normalized, book)
     findings = [
-        f for rule in book.rules if (f := _evaluate(rule, occurrences, remembered)) is not None
+        f
+        for rule in book.rules
+        if (f := _evaluate(rule, occurrences, remembered, "apart" in cues)) is not None
     ]
     # Facts about someone else count once a red flag was raised for a person with the user.
     about = AFFIRMED | (
@@ -361,7 +364,6 @@ def screen(
         and any(o.context in ("negated", "past", "someone_else") for o in found)
     )
     caveats = _caveats(normalized, book)
-    cues = _message_cues(normalized, book)
     fired = {f.rule_id for f in findings if f.fired}
     asks = tuple(
         rule.rule_id
@@ -443,13 +445,22 @@ def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:
         found.add("someone_else")
     if cues.third_person.search(normalized):
         found.add("names_other")  # anywhere: "not me lol, a guy from another club, I'm fine"
+    if cues.apart.search(normalized):
+        found.add("apart")
     return frozenset(found)
 
 
 def _evaluate(
-    rule: Rule, occurrences: dict[str, list[_Occurrence]], remembered: frozenset[str]
+    rule: Rule,
+    occurrences: dict[str, list[_Occurrence]],
+    remembered: frozenset[str],
+    apart: bool = False,
 ) -> Finding | None:
-    """Return the rule's strongest finding: fired at the highest level, else the best miss."""
+    """Return the rule's strongest finding: fired at the highest level, else the best miss.
+
+    `apart`: the writer sets someone else's story apart from their own, so that person is
+    not taken to be with them now.
+    """
     best: Finding | None = None
     for trigger in rule.triggers:
         if not all(concept in occurrences for concept in trigger.concepts):
@@ -462,7 +473,7 @@ def _evaluate(
             continue  # nothing in this message: the old finding is not reported again
         if _blocked(trigger, occurrences):
             continue
-        serious = trigger.level >= Level.URGENT
+        serious = trigger.level >= Level.URGENT and not apart
         chosen = []
         for concept in trigger.concepts:
             ranked = sorted(occurrences[concept], key=lambda o: _rank(o.context, serious))
@@ -485,7 +496,7 @@ def _evaluate(
 
 
 def _affirmed(context: Context, serious: bool) -> Context:
-    """Someone else's symptom now counts only for emergency and urgent flags."""
+    """Someone else's symptom now counts only for emergency and urgent flags (`serious`)."""
     if context == "someone_else" and serious:
         return "with_person"
     return context
