@@ -6,8 +6,8 @@ The learned layer is trained on each machine and differs a little from one CPU t
 Each round's first run is recorded in the README; these thresholds only guard against a
 change that makes things worse. Rounds 1-25 are in the learned layer's training data
 (rounds 6-11 since round 18, 12-24 since round 25, 25 since round 26), so their figures here are
-figures on training data; the first runs in the README are the measurements. Rounds 26 and
-27 are not in the training data (the README's notes on round 27 say why).
+figures on training data; the first runs in the README are the measurements. Rounds 26 to
+28 are not in the training data (the README's notes on rounds 27 and 28 say why).
 """
 
 import pytest
@@ -50,6 +50,7 @@ THRESHOLDS = {
     "safety-r25": (0.97, 0.98, 0.95, 0.05, 0.96),
     "safety-r26": (0.97, 0.98, 0.97, 0.02, 0.93),
     "safety-r27": (0.97, 0.98, 0.96, 0.14, 0.92),
+    "safety-r28": (0.97, 0.98, 0.95, 0.07, 0.96),
 }
 
 
