@@ -33,6 +33,19 @@ def test_the_learned_layer_reads_negation_that_embeddings_blur(runtime):
     assert not learned.read("I can put my full weight on it fine, just a bit stiff")
 
 
+def test_learned_bars_sit_between_the_threshold_and_certainty(runtime):
+    # A rule's learned_sureness is the share of the way from its level's threshold to 1, so
+    # a retrain that moves the thresholds keeps what the bar means.
+    learned = runtime.safety.learned
+    threshold = learned.model.thresholds["emergency"]
+    fall = learned.book.rule("fracture_after_trauma").learned_sureness
+    bar = learned._fires_from("fracture_after_trauma", Level.EMERGENCY)
+    assert bar == threshold + fall * (1 - threshold)
+    assert threshold < bar < 1
+    assert learned._bar(Level.EMERGENCY, 0.0) == threshold
+    assert learned._bar(Level.URGENT, 0.5) > learned.model.thresholds["urgent"]
+
+
 def test_serving_the_safety_model_imports_no_torch(tmp_path):
     import subprocess
     import sys
