@@ -119,6 +119,7 @@ def test_learned_layer_leaves_most_negative_examples_alone(full_screen):
         # ... nor when the writer sets that story apart from their own
         ("my mate fell and can't stand. for me: best stretch?", Level.SELF_CARE, None),
         ("my mate fell and can't stand on his leg. what do i do?", Level.EMERGENCY, "with_person"),
+        ("dad fell, can't get up, he's next to me. as for me: what now?", Level.EMERGENCY, None),
         # confusion said as a negative is not negated by its own "not"
         ("fever, hip hot and swollen, flatmate says im not making sense", Level.EMERGENCY, None),
         # 7. past and healed, hypothetical

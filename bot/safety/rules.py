@@ -106,6 +106,7 @@ class ContextCues:
     third_person: re.Pattern[str]
     first_person: re.Pattern[str]
     apart: re.Pattern[str]
+    together: re.Pattern[str]
     general_question: re.Pattern[str]
     own_question: re.Pattern[str]
     answered_no: re.Pattern[str]
@@ -295,6 +296,7 @@ def _load(data: dict[str, Any]) -> RuleBook:
         "third_person",
         "first_person",
         "apart",
+        "together",
         "general_question",
         "own_question",
         "answered_no",

@@ -445,8 +445,8 @@ def _message_cues(normalized: str, book: RuleBook) -> frozenset[str]:
         found.add("someone_else")
     if cues.third_person.search(normalized):
         found.add("names_other")  # anywhere: "not me lol, a guy from another club, I'm fine"
-    if cues.apart.search(normalized):
-        found.add("apart")
+    if cues.apart.search(normalized) and not cues.together.search(normalized):
+        found.add("apart")  # someone else's story set apart, that person not with them
     return frozenset(found)
 
 
